@@ -1,0 +1,15 @@
+"""rbmlib: restricted Boltzmann machines as nonequilibrium thermodynamic systems.
+
+The library behind the course reproducing D. S. P. Salazar, "Nonequilibrium
+thermodynamics of restricted Boltzmann machines", Phys. Rev. E 96, 022131 (2017).
+
+Conventions: ``W`` has shape (n_visible, n_hidden), ``a`` are visible and ``b``
+hidden biases, ``E(v, h) = -v.W.h - a.v - b.h`` and
+``p_beta(v, h) = exp(-beta E(v, h)) / Z(beta)``.
+"""
+from . import exact
+from .model import RBM, sigmoid, softplus
+
+__version__ = "0.1.0"
+
+__all__ = ["RBM", "exact", "sigmoid", "softplus", "__version__"]

@@ -1,0 +1,477 @@
+"""Exact results for small RBMs by enumerating states.
+
+Two regimes
+-----------
+* **One small layer** (e.g. 784 x 20): :func:`log_partition`, :func:`mean_energy`,
+  :func:`layer_log_weights` sum analytically over the large layer and enumerate
+  the ``2**n`` states of the smaller one with Gray-code updates of the fields
+  (one row addition per state), in parallel numba blocks combined in a fixed
+  order, so results do not depend on the thread count.
+* **Both layers tiny** (``n_visible + n_hidden`` up to about 12): full joint tables,
+  conditional matrices and the exact transition matrices of the Gibbs dynamics.
+
+State ordering
+--------------
+:func:`states` ``(n)`` lists all ``2**n`` binary vectors; row ``k`` is the binary
+expansion of ``k`` with unit 0 as the most significant bit (so rows read
+``000, 001, 010, ...``). Every table here is indexed in that order. Joint states
+``(v, h)`` are flattened as ``k = k_v * 2**n_hidden + k_h``.
+
+All log-quantities are computed with log-sum-exp, so weights up to |W| ~ 30 and
+beyond are safe.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numba as nb
+import numpy as np
+
+from ._validation import check_beta
+from .model import RBM
+
+__all__ = [
+    "states",
+    "log_partition",
+    "mean_energy",
+    "layer_log_weights",
+    "log_likelihood",
+    "joint_log_weights",
+    "joint_distribution",
+    "marginal_visible",
+    "marginal_hidden",
+    "conditional_hidden",
+    "conditional_visible",
+    "transition_matrix",
+    "visible_chain",
+    "hidden_chain",
+    "reversed_kernel",
+    "stationarity_violation",
+    "detailed_balance_violation",
+    "EnumerationTooLarge",
+    "MAX_LAYER_UNITS",
+    "MAX_JOINT_UNITS",
+]
+
+#: Largest smaller layer :func:`log_partition` enumerates by default (2**30 states).
+MAX_LAYER_UNITS = 30
+#: Largest ``n_visible + n_hidden`` for joint tables / transition matrices by default.
+MAX_JOINT_UNITS = 12
+
+# Measured throughput of the Gray-code kernel, in (state x unit) evaluations per
+# second per core, used only to tell the user how long a refused job would take.
+_GRAY_RATE_PER_CORE = 1.0e8
+
+
+class EnumerationTooLarge(ValueError):
+    """The requested exact computation needs too many states to enumerate."""
+
+
+# ----------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------
+def states(n: int) -> np.ndarray:
+    """All ``2**n`` binary states of ``n`` units, shape ``(2**n, n)``, dtype uint8.
+
+    Row ``k`` is the binary expansion of ``k``, unit 0 the most significant bit.
+    """
+    if n < 0 or n > 26:
+        raise EnumerationTooLarge(f"states({n}): refusing to list 2**{n} states (max n = 26).")
+    k = np.arange(2 ** n, dtype=np.int64)[:, None]
+    shifts = np.arange(n - 1, -1, -1, dtype=np.int64)[None, :]
+    return ((k >> shifts) & 1).astype(np.uint8)
+
+
+def _log_sigmoid(x):
+    return -np.logaddexp(0.0, -x)
+
+
+def _logsumexp(x, axis=None):
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return np.squeeze(out, axis=axis) if axis is not None else out.reshape(())[()]
+
+
+def _check_rbm(rbm):
+    if not isinstance(rbm, RBM):
+        raise TypeError(f"expected an rbmlib.RBM, got {type(rbm).__name__}.")
+
+
+def _check_joint_size(rbm: RBM, max_units: int, what: str):
+    n = rbm.n_visible + rbm.n_hidden
+    if n > max_units:
+        raise EnumerationTooLarge(
+            f"{what} enumerates all 2**{n} joint states of a {rbm.n_visible}x{rbm.n_hidden} RBM "
+            f"(limit: n_visible + n_hidden <= {max_units}). Use a smaller model, "
+            f"or for log Z and layer marginals use rbmlib.exact.log_partition / layer_log_weights, "
+            f"which only enumerate the smaller layer."
+        )
+
+
+# ----------------------------------------------------------------------------
+# Gray-code enumeration of one layer (numba)
+# ----------------------------------------------------------------------------
+@nb.njit(cache=True, inline="always")
+def _softplus(x):
+    if x > 0.0:
+        return x + math.log1p(math.exp(-x))
+    return math.log1p(math.exp(x))
+
+
+@nb.njit(cache=True, inline="always")
+def _sigmoid(x):
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@nb.njit(cache=True)
+def _gray_block(WT, c_small, c_large, beta, n_small, start, stop, out_logw, want_logw, want_energy):
+    """Enumerate Gray codes g(k) for k in [start, stop).
+
+    WT : (n_small, n_large) couplings (rows = small-layer units).
+    For each small-layer state s: log weight = beta c_small.s + sum_l softplus(beta field_l),
+    field = c_large + s.WT; conditional mean energy
+    <E|s> = -c_small.s - sum_l field_l sigmoid(beta field_l).
+    Returns (max log weight, sum exp(logw - max), sum exp(logw - max) * <E|s>).
+    """
+    n_large = WT.shape[1]
+    g = start ^ (start >> 1)
+    field = c_large.copy()
+    lin = 0.0
+    for p in range(n_small):
+        if (g >> p) & 1:
+            u = n_small - 1 - p
+            lin += c_small[u]
+            for l in range(n_large):
+                field[l] += WT[u, l]
+    m = -np.inf
+    s = 0.0
+    se = 0.0
+    for k in range(start, stop):
+        if k > start:
+            # bit flipped between g(k-1) and g(k) is the lowest set bit of k
+            p = 0
+            kk = k
+            while (kk & 1) == 0:
+                kk >>= 1
+                p += 1
+            u = n_small - 1 - p
+            g_new = k ^ (k >> 1)
+            if (g_new >> p) & 1:
+                lin += c_small[u]
+                for l in range(n_large):
+                    field[l] += WT[u, l]
+            else:
+                lin -= c_small[u]
+                for l in range(n_large):
+                    field[l] -= WT[u, l]
+            g = g_new
+        lw = beta * lin
+        econd = -lin
+        if want_energy:
+            for l in range(n_large):
+                x = beta * field[l]
+                lw += _softplus(x)
+                econd -= field[l] * _sigmoid(x)
+        else:
+            for l in range(n_large):
+                lw += _softplus(beta * field[l])
+        if want_logw:
+            out_logw[g] = lw
+        if lw > m:
+            if m > -np.inf:
+                scale = math.exp(m - lw)
+                s *= scale
+                se *= scale
+            m = lw
+        w = math.exp(lw - m)
+        s += w
+        se += w * econd
+    return m, s, se
+
+
+@nb.njit(cache=True, parallel=True)
+def _gray_enumerate(WT, c_small, c_large, beta, block_bits, want_logw, want_energy):
+    n_small = WT.shape[0]
+    total = 1 << n_small
+    block = 1 << min(block_bits, n_small)
+    n_blocks = total // block
+    ms = np.empty(n_blocks)
+    ss = np.empty(n_blocks)
+    ses = np.empty(n_blocks)
+    out_logw = np.empty(total if want_logw else 1)
+    for ib in nb.prange(n_blocks):
+        m, s, se = _gray_block(WT, c_small, c_large, beta, n_small, ib * block, (ib + 1) * block,
+                               out_logw, want_logw, want_energy)
+        ms[ib] = m
+        ss[ib] = s
+        ses[ib] = se
+    # combine in a fixed order: independent of the number of threads
+    M = ms.max()
+    S = 0.0
+    SE = 0.0
+    for ib in range(n_blocks):
+        f = math.exp(ms[ib] - M)
+        S += ss[ib] * f
+        SE += ses[ib] * f
+    return M + math.log(S), SE / S, out_logw
+
+
+def _layer_setup(rbm: RBM, layer: str | None):
+    """Return (WT, c_small, c_large, small_name)."""
+    W = np.asarray(rbm.W, dtype=np.float64)
+    a = np.asarray(rbm.a, dtype=np.float64)
+    b = np.asarray(rbm.b, dtype=np.float64)
+    if layer is None:
+        layer = "hidden" if rbm.n_hidden <= rbm.n_visible else "visible"
+    if layer == "hidden":
+        return np.ascontiguousarray(W.T), b.copy(), a.copy(), "hidden"
+    if layer == "visible":
+        return np.ascontiguousarray(W), a.copy(), b.copy(), "visible"
+    raise ValueError(f"layer must be 'visible' or 'hidden', got {layer!r}.")
+
+
+def _check_layer_size(n_small: int, n_large: int, max_units: int):
+    if n_small > max_units:
+        secs = (2.0 ** n_small) * max(n_large, 1) / (_GRAY_RATE_PER_CORE * max(nb.get_num_threads(), 1))
+        raise EnumerationTooLarge(
+            f"Exact enumeration needs 2**{n_small} states of the smaller layer ({n_small} units) "
+            f"x {n_large} units of the other: about {_human_time(secs)} on this machine "
+            f"(limit: {max_units} units). Use rbmlib.ais.log_partition for an estimate with error bars, "
+            f"or pass max_units={n_small} if you really want to wait."
+        )
+
+
+def _human_time(secs: float) -> str:
+    if secs < 120:
+        return f"{secs:.0f} s"
+    if secs < 7200:
+        return f"{secs / 60:.0f} minutes"
+    if secs < 2 * 86400:
+        return f"{secs / 3600:.0f} hours"
+    if secs < 2 * 365 * 86400:
+        return f"{secs / 86400:.0f} days"
+    return f"{secs / (365 * 86400):.2g} years"
+
+
+def _enumerate(rbm, beta, layer, want_logw, want_energy, max_units):
+    _check_rbm(rbm)
+    beta = check_beta(beta)
+    WT, c_small, c_large, name = _layer_setup(rbm, layer)
+    _check_layer_size(WT.shape[0], WT.shape[1], max_units)
+    block_bits = max(0, min(WT.shape[0], 12))
+    logz, emean, logw = _gray_enumerate(WT, c_small, c_large, beta, block_bits, want_logw, want_energy)
+    return logz, emean, logw, name
+
+
+# ----------------------------------------------------------------------------
+# public: one small layer
+# ----------------------------------------------------------------------------
+def log_partition(rbm: RBM, beta: float = 1.0, *, max_units: int = MAX_LAYER_UNITS) -> float:
+    """Exact ``log Z(beta) = log sum_{v,h} exp(-beta E(v, h))``.
+
+    The larger layer is summed analytically and the ``2**n`` states of the
+    smaller layer (``n = min(n_visible, n_hidden)``) are enumerated, so a
+    784 x 20 model is exact in seconds.
+
+    Parameters
+    ----------
+    rbm : RBM
+    beta : float > 0
+    max_units : int
+        Refuse (with an estimate of the run time) if the smaller layer is larger.
+
+    Returns
+    -------
+    float
+        ``log Z`` (natural log, dimensionless), computed in float64.
+    """
+    return float(_enumerate(rbm, beta, None, False, False, max_units)[0])
+
+
+def mean_energy(rbm: RBM, beta: float = 1.0, *, max_units: int = MAX_LAYER_UNITS) -> float:
+    """Exact equilibrium mean energy ``<E>_beta = -d log Z / d beta`` (energy units)."""
+    return float(_enumerate(rbm, beta, None, False, True, max_units)[1])
+
+
+def layer_log_weights(rbm: RBM, layer: str = "hidden", beta: float = 1.0, *,
+                      max_units: int = 24) -> np.ndarray:
+    """Unnormalised log marginal of every state of one layer.
+
+    For ``layer='hidden'``: ``log sum_v exp(-beta E(v, h))`` for each ``h`` in
+    :func:`states` order, i.e. ``-beta F_beta(h)``; subtract :func:`log_partition`
+    to get ``log p_beta(h)``. Shape ``(2**n_layer,)``, float64.
+    """
+    if layer not in ("visible", "hidden"):
+        raise ValueError(f"layer must be 'visible' or 'hidden', got {layer!r}.")
+    return _enumerate(rbm, beta, layer, True, False, max_units)[2]
+
+
+def log_likelihood(rbm: RBM, data, beta: float = 1.0, *, log_z: float | None = None) -> np.ndarray:
+    """Exact log-likelihood ``log p_beta(v)`` of each row of ``data`` (nats).
+
+    Uses ``log p(v) = -beta F_beta(v) - log Z(beta)``; ``log_z`` may be passed to
+    avoid recomputing it.
+    """
+    beta = check_beta(beta)
+    if log_z is None:
+        log_z = log_partition(rbm, beta)
+    return -beta * np.asarray(rbm.free_energy(data, beta), dtype=np.float64) - log_z
+
+
+# ----------------------------------------------------------------------------
+# public: tiny models, full tables
+# ----------------------------------------------------------------------------
+def joint_log_weights(rbm: RBM, beta: float = 1.0, *, max_units: int = 24) -> np.ndarray:
+    """``-beta E(v, h)`` for all joint states, shape ``(2**n_visible, 2**n_hidden)``."""
+    _check_rbm(rbm)
+    beta = check_beta(beta)
+    _check_joint_size(rbm, max_units, "joint_log_weights")
+    V = states(rbm.n_visible).astype(np.float64)
+    H = states(rbm.n_hidden).astype(np.float64)
+    W = np.asarray(rbm.W, np.float64)
+    return beta * (V @ W @ H.T + (V @ np.asarray(rbm.a, np.float64))[:, None]
+                   + (H @ np.asarray(rbm.b, np.float64))[None, :])
+
+
+def joint_distribution(rbm: RBM, beta: float = 1.0, *, max_units: int = 24) -> np.ndarray:
+    """Exact ``p_beta(v, h)``, shape ``(2**n_visible, 2**n_hidden)``, sums to 1."""
+    lw = joint_log_weights(rbm, beta, max_units=max_units)
+    return np.exp(lw - _logsumexp(lw))
+
+
+def marginal_visible(rbm: RBM, beta: float = 1.0) -> np.ndarray:
+    """Exact ``p_beta(v)`` over :func:`states` ``(n_visible)``, shape ``(2**n_visible,)``."""
+    lw = layer_log_weights(rbm, "visible", beta)
+    return np.exp(lw - _logsumexp(lw))
+
+
+def marginal_hidden(rbm: RBM, beta: float = 1.0) -> np.ndarray:
+    """Exact ``p_beta(h)`` over :func:`states` ``(n_hidden)``, shape ``(2**n_hidden,)``."""
+    lw = layer_log_weights(rbm, "hidden", beta)
+    return np.exp(lw - _logsumexp(lw))
+
+
+def _conditional(field: np.ndarray, n_out: int) -> np.ndarray:
+    """Rows: input states; columns: all output states; product of Bernoullis."""
+    S = states(n_out).astype(np.float64)  # (2**n_out, n_out)
+    lp1 = _log_sigmoid(field)             # log p(unit=1)
+    lp0 = _log_sigmoid(-field)            # log p(unit=0)
+    logp = lp1 @ S.T + lp0 @ (1.0 - S).T
+    return np.exp(logp)
+
+
+def conditional_hidden(rbm: RBM, beta: float = 1.0, *, max_units: int = 24) -> np.ndarray:
+    """Matrix of ``p_beta(h | v)``: shape ``(2**n_visible, 2**n_hidden)``, rows sum to 1."""
+    _check_rbm(rbm)
+    beta = check_beta(beta)
+    _check_joint_size(rbm, max_units, "conditional_hidden")
+    V = states(rbm.n_visible).astype(np.float64)
+    field = beta * (V @ np.asarray(rbm.W, np.float64) + np.asarray(rbm.b, np.float64))
+    return _conditional(field, rbm.n_hidden)
+
+
+def conditional_visible(rbm: RBM, beta: float = 1.0, *, max_units: int = 24) -> np.ndarray:
+    """Matrix of ``p_beta(v | h)``: shape ``(2**n_hidden, 2**n_visible)``, rows sum to 1."""
+    _check_rbm(rbm)
+    beta = check_beta(beta)
+    _check_joint_size(rbm, max_units, "conditional_visible")
+    H = states(rbm.n_hidden).astype(np.float64)
+    field = beta * (H @ np.asarray(rbm.W, np.float64).T + np.asarray(rbm.a, np.float64))
+    return _conditional(field, rbm.n_visible)
+
+
+_KERNELS = ("h", "v", "hv", "vh")
+
+
+def transition_matrix(rbm: RBM, kernel: str = "hv", beta: float = 1.0, *, n_sweeps: int = 1,
+                      max_units: int = MAX_JOINT_UNITS) -> np.ndarray:
+    """Exact one-step (or ``n_sweeps``-step) transition matrix on the joint space.
+
+    Parameters
+    ----------
+    kernel : {'h', 'v', 'hv', 'vh'}
+        ``'h'``: resample the hidden layer, ``h' ~ p_beta(h'|v)``, keep ``v``.
+        ``'v'``: resample the visible layer, ``v' ~ p_beta(v'|h)``, keep ``h``.
+        ``'hv'``: the library's block sweep, ``'h'`` then ``'v'``.
+        ``'vh'``: the opposite order, ``'v'`` then ``'h'``.
+    n_sweeps : int >= 1
+        Power of the kernel.
+
+    Returns
+    -------
+    T : ndarray, shape (2**(n_v+n_h), 2**(n_v+n_h))
+        ``T[s, s']`` = probability to go from joint state ``s`` to ``s'`` (rows
+        sum to 1); joint index ``k_v * 2**n_hidden + k_h``.
+    """
+    if kernel not in _KERNELS:
+        raise ValueError(f"kernel must be one of {_KERNELS}, got {kernel!r}.")
+    if int(n_sweeps) != n_sweeps or n_sweeps < 1:
+        raise ValueError(f"n_sweeps must be an integer >= 1, got {n_sweeps!r}.")
+    _check_joint_size(rbm, max_units, "transition_matrix")
+    Ch = conditional_hidden(rbm, beta)   # (Nv, Nh)
+    Cv = conditional_visible(rbm, beta)  # (Nh, Nv)
+    Nv, Nh = Ch.shape
+    eye_v, eye_h = np.eye(Nv), np.eye(Nh)
+    # T_h[(v,h),(v',h')] = d(v,v') Ch[v,h'];  T_v[(v,h),(v',h')] = d(h,h') Cv[h,v']
+    Th = np.einsum("ac,ad->acd", eye_v, Ch)                 # (v, v', h')
+    Th = np.broadcast_to(Th[:, None, :, :], (Nv, Nh, Nv, Nh)).reshape(Nv * Nh, Nv * Nh)
+    Tv = np.einsum("bd,bc->bcd", eye_h, Cv)                 # (h, v', h')
+    Tv = np.broadcast_to(Tv[None, :, :, :], (Nv, Nh, Nv, Nh)).reshape(Nv * Nh, Nv * Nh)
+    one = {"h": Th, "v": Tv, "hv": Th @ Tv, "vh": Tv @ Th}[kernel]
+    return np.linalg.matrix_power(np.ascontiguousarray(one), int(n_sweeps))
+
+
+def visible_chain(rbm: RBM, beta: float = 1.0, *, n_sweeps: int = 1) -> np.ndarray:
+    """Transition matrix of the visible chain ``v -> h -> v'`` (marginal of a block sweep).
+
+    ``K[v, v'] = sum_h p(h|v) p(v'|h)``, shape ``(2**n_visible, 2**n_visible)``.
+    """
+    K = conditional_hidden(rbm, beta) @ conditional_visible(rbm, beta)
+    return np.linalg.matrix_power(K, int(n_sweeps))
+
+
+def hidden_chain(rbm: RBM, beta: float = 1.0, *, n_sweeps: int = 1) -> np.ndarray:
+    """Transition matrix of the hidden chain ``h -> v -> h'``, shape ``(2**n_hidden, 2**n_hidden)``."""
+    K = conditional_visible(rbm, beta) @ conditional_hidden(rbm, beta)
+    return np.linalg.matrix_power(K, int(n_sweeps))
+
+
+# ----------------------------------------------------------------------------
+# Markov-chain diagnostics
+# ----------------------------------------------------------------------------
+def _check_chain(T, p):
+    T = np.asarray(T, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64).ravel()
+    if T.ndim != 2 or T.shape[0] != T.shape[1] or T.shape[0] != p.size:
+        raise ValueError(f"T must be square with side len(p) = {p.size}, got shape {T.shape}.")
+    return T, p
+
+
+def reversed_kernel(T, p) -> np.ndarray:
+    """Time reversal of ``T`` with respect to ``p``: ``T~[s', s] = p(s) T[s, s'] / p(s')``.
+
+    ``T~`` is the kernel the reverse process must use in fluctuation theorems. It
+    equals ``T`` exactly when ``T`` satisfies detailed balance with respect to ``p``.
+    """
+    T, p = _check_chain(T, p)
+    if np.any(p <= 0):
+        raise ValueError("p must be strictly positive to define the reversed kernel.")
+    return (p[:, None] * T).T / p[:, None]
+
+
+def stationarity_violation(T, p) -> float:
+    """``max_s' |sum_s p(s) T[s, s'] - p(s')|``: zero iff ``p`` is stationary for ``T``."""
+    T, p = _check_chain(T, p)
+    return float(np.max(np.abs(p @ T - p)))
+
+
+def detailed_balance_violation(T, p) -> float:
+    """``max_{s,s'} |p(s) T[s, s'] - p(s') T[s', s]|``: zero iff ``T`` is reversible w.r.t. ``p``."""
+    T, p = _check_chain(T, p)
+    F = p[:, None] * T
+    return float(np.max(np.abs(F - F.T)))
