@@ -8,8 +8,9 @@ hidden biases, ``E(v, h) = -v.W.h - a.v - b.h`` and
 ``p_beta(v, h) = exp(-beta E(v, h)) / Z(beta)``.
 """
 from . import exact
+from . import report
 from .model import RBM, sigmoid, softplus
 
 __version__ = "0.1.0"
 
-__all__ = ["RBM", "exact", "sigmoid", "softplus", "__version__"]
+__all__ = ["RBM", "exact", "report", "sigmoid", "softplus", "__version__"]
