@@ -9,8 +9,10 @@ hidden biases, ``E(v, h) = -v.W.h - a.v - b.h`` and
 """
 from . import exact
 from . import report
+from . import sampling
 from .model import RBM, sigmoid, softplus
+from .sampling import sample
 
 __version__ = "0.1.0"
 
-__all__ = ["RBM", "exact", "report", "sigmoid", "softplus", "__version__"]
+__all__ = ["RBM", "exact", "report", "sample", "sampling", "sigmoid", "softplus", "__version__"]
