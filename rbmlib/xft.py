@@ -1,0 +1,1107 @@
+"""The heat-exchange fluctuation theorem (XFT) of an RBM: exact checks and the paper's experiment.
+
+Setting (Jarzynski & Wojcik 2004; Salazar 2017, Sec. on heat exchange)
+----------------------------------------------------------------------
+A system starts in equilibrium at inverse temperature ``beta1``, ``s ~ p_beta1(s)``,
+and is then moved by a Markov kernel ``K`` that works at ``beta2``. The heat it
+receives is ``Q = E(s') - E(s)``. If ``K`` satisfies detailed balance with respect to
+``p_beta2`` on the space where ``E`` is measured, then
+
+    P(Q) / P(-Q) = exp((beta1 - beta2) Q).                                  (XFT)
+
+For an RBM on the joint space ``s = (v, h)``: the half-updates ``'h'`` and ``'v'``
+are reversible, so (XFT) holds exactly for them; the block sweep ``'hv'`` is *not*
+reversible (its time reversal is ``'vh'``) and the exact statement becomes
+
+    P_hv(Q) / P_vh(-Q) = exp((beta1 - beta2) Q).
+
+Contents
+--------
+Exact (tiny models, by enumeration):
+    :func:`kernel_matrix`, :func:`exact_heat_distribution`, :func:`exact_xft_check`.
+At scale (sampling):
+    :func:`run_xft` (sharded, checkpointed, resumable, bit-reproducible) returning an
+    :class:`XFTResult` (counts on a fine symmetric grid; ``save``/``load``).
+Analysis of histograms:
+    :func:`coarse_counts`, :func:`log_ratio_table`, :func:`fit_slope`, :func:`xft_chi2`,
+    :func:`homogeneity_test`, :func:`binning_bias`.
+Command line:
+    :func:`add_cli` registers ``python -m rbmlib xft``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numba as nb
+import numpy as np
+
+from . import exact
+from ._validation import check_beta
+from .model import RBM
+
+__all__ = [
+    "kernel_matrix",
+    "exact_heat_distribution",
+    "exact_xft_check",
+    "ExactXFT",
+    "energies",
+    "run_xft",
+    "XFTResult",
+    "coarse_counts",
+    "log_ratio_table",
+    "fit_slope",
+    "xft_chi2",
+    "homogeneity_test",
+    "binning_bias",
+    "add_cli",
+]
+
+#: Tolerance (energy units) under which two exact heat values are the same value.
+MERGE_TOL = 1e-11
+
+
+# =============================================================================
+# exact: tiny models
+# =============================================================================
+def _check_rbm(rbm):
+    if not isinstance(rbm, RBM):
+        raise TypeError(f"expected an rbmlib.RBM, got {type(rbm).__name__}. Build one with rbmlib.RBM(W, a, b).")
+
+
+def _check_kernel_name(kernel: str) -> str:
+    if kernel == "random":
+        return kernel
+    if not isinstance(kernel, str) or not kernel or set(kernel) - {"h", "v"}:
+        raise ValueError(
+            f"kernel must be a non-empty string of half-updates 'h'/'v' (e.g. 'h', 'v', 'hv', 'vh', 'hvh') "
+            f"or 'random' (random-scan: 'hv' or 'vh' with probability 1/2 each), got {kernel!r}."
+        )
+    return kernel
+
+
+def reversed_kernel_name(kernel: str) -> str:
+    """Name of the time reversal of a composed Gibbs kernel: the half-updates in reverse order.
+
+    Each half-update is reversible w.r.t. ``p_beta``, so the reversal of
+    ``K_1 K_2 ... K_n`` is ``K_n ... K_2 K_1``; ``'random'`` is its own reversal.
+    """
+    kernel = _check_kernel_name(kernel)
+    return kernel if kernel == "random" else kernel[::-1]
+
+
+def kernel_matrix(rbm: RBM, kernel: str, beta: float, *, n_sweeps: int = 1) -> np.ndarray:
+    """Exact transition matrix of a composed Gibbs kernel on the joint space.
+
+    Parameters
+    ----------
+    rbm : RBM
+        Tiny model (``n_visible + n_hidden <= 12``).
+    kernel : str
+        Half-updates applied left to right, e.g. ``'h'``, ``'v'``, ``'hv'`` (the
+        library's sweep: hidden then visible), ``'vh'``, ``'hvh'`` (palindromic, hence
+        reversible); or ``'random'``: ``(T_hv + T_vh) / 2`` (random-scan order).
+    beta : float > 0
+        Inverse temperature of the kernel.
+    n_sweeps : int >= 1
+        Power of the kernel.
+
+    Returns
+    -------
+    T : ndarray, shape (2**(nv+nh), 2**(nv+nh))
+        Row-stochastic; joint index ``k_v * 2**n_hidden + k_h`` as in :mod:`rbmlib.exact`.
+    """
+    _check_rbm(rbm)
+    kernel = _check_kernel_name(kernel)
+    beta = check_beta(beta)
+    if isinstance(n_sweeps, bool) or int(n_sweeps) != n_sweeps or n_sweeps < 1:
+        raise ValueError(f"n_sweeps must be an integer >= 1, got {n_sweeps!r}.")
+    Th = exact.transition_matrix(rbm, "h", beta)
+    Tv = exact.transition_matrix(rbm, "v", beta)
+    if kernel == "random":
+        one = 0.5 * (Th @ Tv + Tv @ Th)
+    else:
+        one = np.eye(Th.shape[0])
+        for c in kernel:
+            one = one @ (Th if c == "h" else Tv)
+    return np.linalg.matrix_power(one, int(n_sweeps))
+
+
+def _cluster(values: np.ndarray, tol: float):
+    """Single-linkage clusters of 1-D ``values``: sorted neighbours closer than ``tol`` merge.
+
+    Returns ``(labels, centers, max_spread, min_gap)``; ``labels[i]`` is the cluster of
+    ``values[i]``, clusters numbered in increasing order of value. Unlike rounding
+    to a grid, this never splits two values that differ by round-off but straddle
+    a grid point.
+    """
+    order = np.argsort(values, kind="stable")
+    vs = values[order]
+    gaps = np.diff(vs)
+    new = np.r_[True, gaps > tol]
+    lab_sorted = np.cumsum(new) - 1
+    labels = np.empty_like(lab_sorted)
+    labels[order] = lab_sorted
+    n = int(lab_sorted[-1]) + 1
+    lo = np.full(n, np.inf)
+    hi = np.full(n, -np.inf)
+    np.minimum.at(lo, lab_sorted, vs)
+    np.maximum.at(hi, lab_sorted, vs)
+    centers = 0.5 * (lo + hi)
+    between = gaps[gaps > tol]
+    return labels, centers, float(np.max(hi - lo)), float(between.min()) if between.size else math.inf
+
+
+def _joint_energies(rbm: RBM) -> np.ndarray:
+    return -exact.joint_log_weights(rbm, 1.0).ravel()
+
+
+def exact_heat_distribution(rbm: RBM, kernel: str, beta1: float, beta2: float, *, n_sweeps: int = 1,
+                            tol: float = MERGE_TOL):
+    """Exact distribution of the heat ``Q = E(s') - E(s)`` for ``s ~ p_beta1``, ``s' ~ K_beta2(s, .)``.
+
+    Parameters
+    ----------
+    rbm : RBM
+        Tiny model (``n_visible + n_hidden <= 12``).
+    kernel : str
+        See :func:`kernel_matrix`.
+    beta1, beta2 : float > 0
+        Inverse temperature of the initial equilibrium and of the kernel.
+    n_sweeps : int >= 1
+    tol : float > 0
+        Heat values closer than ``tol`` (energy units) are one value (single-linkage
+        merge of the sorted values, robust to round-off straddling a grid point).
+
+    Returns
+    -------
+    q : ndarray, shape (n_values,)
+        Distinct heat values, increasing (energy units).
+    p : ndarray, shape (n_values,)
+        Their probabilities (sum to 1). Only transitions with non-zero probability count.
+    """
+    T = kernel_matrix(rbm, kernel, beta2, n_sweeps=n_sweeps)
+    beta1 = check_beta(beta1, "beta1")
+    E = _joint_energies(rbm)
+    p1 = exact.joint_distribution(rbm, beta1).ravel()
+    F = p1[:, None] * T
+    Q = E[None, :] - E[:, None]
+    mask = F > 0
+    labels, centers, _, _ = _cluster(Q[mask], tol)
+    p = np.bincount(labels, weights=F[mask], minlength=centers.size)
+    return centers, p
+
+
+@dataclass
+class ExactXFT:
+    """Outcome of :func:`exact_xft_check` (all arrays over the distinct heat values).
+
+    Attributes
+    ----------
+    kernel, reverse : str
+        Forward kernel and the kernel of the reverse process.
+    beta1, beta2 : float
+    q : ndarray (n_values,)
+        Distinct heat values ``Q`` (energy units).
+    p_forward : ndarray (n_values,)
+        ``P_F(Q)``.
+    p_reverse : ndarray (n_values,)
+        ``P_R(-Q)``: probability that the reverse process, started in equilibrium at
+        ``beta1``, receives heat ``-Q``.
+    deviation : ndarray (n_values,)
+        ``log P_F(Q) - log P_R(-Q) - (beta1 - beta2) Q`` (zero where the theorem holds).
+    max_abs_deviation : float
+        ``max |deviation|`` (nats).
+    mean_abs_deviation : float
+        ``sum_Q P_F(Q) |deviation(Q)|``: the typical violation, weighted by how often
+        each ``Q`` occurs.
+    support_mismatch : int
+        Number of ``Q`` with ``P_F(Q) > 0`` but ``P_R(-Q) = 0`` or vice versa (0 if the
+        theorem can hold at all).
+    max_spread, min_gap : float
+        Largest width of a merged group of heat values and smallest distance between
+        groups: the merge is unambiguous when ``max_spread << tol << min_gap``.
+    """
+
+    kernel: str
+    reverse: str
+    beta1: float
+    beta2: float
+    n_sweeps: int
+    q: np.ndarray
+    p_forward: np.ndarray
+    p_reverse: np.ndarray
+    deviation: np.ndarray
+    max_abs_deviation: float
+    mean_abs_deviation: float
+    support_mismatch: int
+    max_spread: float
+    min_gap: float
+
+
+def exact_xft_check(rbm: RBM, kernel: str, beta1: float, beta2: float, *, reverse: str | None = None,
+                    n_sweeps: int = 1, tol: float = MERGE_TOL) -> ExactXFT:
+    """Check ``P_F(Q) / P_R(-Q) = exp((beta1 - beta2) Q)`` exactly, by enumeration.
+
+    Both processes start in equilibrium at ``beta1``; the forward one applies
+    ``kernel`` at ``beta2``, the reverse one applies ``reverse`` at ``beta2``.
+    With ``reverse = kernel`` (the default) this is the XFT as usually stated, a
+    statement about one histogram; it holds exactly iff the kernel is reversible
+    for the heat values that occur. With ``reverse = reversed_kernel_name(kernel)``
+    it holds for every composed Gibbs kernel.
+
+    The transitions ``s -> s'`` are grouped by the value of ``Q = E(s') - E(s)``
+    (merge tolerance ``tol``, see :func:`exact_heat_distribution`); the reverse
+    transition of ``s -> s'`` is ``s' -> s``, whose heat is exactly ``-Q``.
+
+    Parameters
+    ----------
+    rbm : RBM
+        Tiny model (``n_visible + n_hidden <= 12``).
+    kernel, reverse : str
+        See :func:`kernel_matrix`; ``reverse=None`` means ``reverse = kernel``.
+    beta1, beta2 : float > 0
+    n_sweeps : int >= 1
+        Applied to both kernels.
+    tol : float > 0
+
+    Returns
+    -------
+    ExactXFT
+    """
+    reverse = kernel if reverse is None else reverse
+    beta1 = check_beta(beta1, "beta1")
+    beta2 = check_beta(beta2, "beta2")
+    if not (isinstance(tol, (int, float)) and tol > 0 and math.isfinite(tol)):
+        raise ValueError(f"tol must be a finite number > 0 (energy units), got {tol!r}.")
+    TF = kernel_matrix(rbm, kernel, beta2, n_sweeps=n_sweeps)
+    TR = kernel_matrix(rbm, reverse, beta2, n_sweeps=n_sweeps)
+    E = _joint_energies(rbm)
+    p1 = exact.joint_distribution(rbm, beta1).ravel()
+    FF = p1[:, None] * TF           # P(s, s') forward
+    FR = (p1[:, None] * TR).T       # FR[s, s'] = P_R(s' -> s): the reverse of s -> s'
+    Q = E[None, :] - E[:, None]     # exactly antisymmetric in floating point
+    mask = (FF > 0) | (FR > 0)
+    labels, centers, spread, gap = _cluster(Q[mask], tol)
+    pf = np.bincount(labels, weights=FF[mask], minlength=centers.size)
+    pr = np.bincount(labels, weights=FR[mask], minlength=centers.size)
+    both = (pf > 0) & (pr > 0)
+    mismatch = int(np.count_nonzero((pf > 0) != (pr > 0)))
+    dev = np.full(centers.size, np.nan)
+    dev[both] = np.log(pf[both]) - np.log(pr[both]) - (beta1 - beta2) * centers[both]
+    return ExactXFT(kernel=kernel, reverse=reverse, beta1=beta1, beta2=beta2, n_sweeps=int(n_sweeps),
+                    q=centers, p_forward=pf, p_reverse=pr, deviation=dev,
+                    max_abs_deviation=float(np.max(np.abs(dev[both]))),
+                    mean_abs_deviation=float(np.sum(pf[both] * np.abs(dev[both])) / np.sum(pf[both])),
+                    support_mismatch=mismatch, max_spread=spread, min_gap=gap)
+
+
+# =============================================================================
+# at scale: sampling
+# =============================================================================
+@nb.njit(cache=True, parallel=True)
+def _energies_kernel(W, a, b, V, H, out):
+    """E(v, h) per row in float64, summed in a fixed order (independent of batch size and threads)."""
+    n = V.shape[0]
+    nv = V.shape[1]
+    nh = H.shape[1]
+    for c in nb.prange(n):
+        act = np.empty(nh, np.int64)
+        m = 0
+        eb = 0.0
+        for j in range(nh):
+            if H[c, j]:
+                act[m] = j
+                m += 1
+                eb += b[j]
+        e = 0.0
+        for i in range(nv):
+            if V[c, i]:
+                s = a[i]
+                for k in range(m):
+                    s += W[i, act[k]]
+                e += s
+        out[c] = -(e + eb)
+
+
+def energies(rbm: RBM, v, h) -> np.ndarray:
+    """Energies ``E(v, h)`` of a batch of joint states, float64, bit-reproducible.
+
+    Computed in float64 from the model's parameters with a fixed summation order
+    per row, so a state's energy does not depend on the batch it is in, the number
+    of threads or the BLAS library (unlike ``v @ W``), which keeps :func:`run_xft`
+    bit-identical under any sharding.
+
+    Parameters
+    ----------
+    rbm : RBM
+    v : array of 0/1, shape (n_states, n_visible)
+    h : array of 0/1, shape (n_states, n_hidden)
+
+    Returns
+    -------
+    E : ndarray of float64, shape (n_states,)
+        Energy units.
+    """
+    _check_rbm(rbm)
+    V = _as_states(v, rbm.n_visible, "v")
+    H = _as_states(h, rbm.n_hidden, "h")
+    if V.shape[0] != H.shape[0]:
+        raise ValueError(f"v and h must hold the same number of states, got {V.shape[0]} and {H.shape[0]}.")
+    out = np.empty(V.shape[0], np.float64)
+    _energies_kernel(np.ascontiguousarray(rbm.W, np.float64), np.ascontiguousarray(rbm.a, np.float64),
+                     np.ascontiguousarray(rbm.b, np.float64), V, H, out)
+    return out
+
+
+def _as_states(x, n_units, name):
+    arr = np.asarray(x)
+    if arr.ndim != 2 or arr.shape[1] != n_units:
+        raise ValueError(f"{name} must have shape (n_states, {n_units}), got {arr.shape}.")
+    if arr.dtype != np.uint8:
+        if not np.all((arr == 0) | (arr == 1)):
+            raise ValueError(f"{name} must be binary (entries 0 or 1).")
+        arr = arr.astype(np.uint8)
+    elif arr.size and arr.max() > 1:
+        raise ValueError(f"{name} must be binary (entries 0 or 1).")
+    return np.ascontiguousarray(arr)
+
+
+@nb.njit(cache=True)
+def _histogram_kernel(Q, parity, inv_width, k_min, counts, outside):
+    """counts[p, floor(Q * inv_width) - k_min] += 1; outside[p, 0/1] for under/overflow."""
+    n_bins = counts.shape[1]
+    for c in range(Q.shape[0]):
+        k = int(math.floor(Q[c] * inv_width)) - k_min
+        p = parity[c]
+        if k < 0:
+            outside[p, 0] += 1
+        elif k >= n_bins:
+            outside[p, 1] += 1
+        else:
+            counts[p, k] += 1
+
+
+#: Fixed-point scale of the exact (integer) energy sums: energies are rounded to 2**-20.
+_FIX = 2 ** 20
+_RESULT_FORMAT = "rbmlib.xft.XFTResult"
+_CHECKPOINT_FORMAT = "rbmlib.xft.checkpoint"
+_FORMAT_VERSION = 1
+_VALID_ORDERS = ("hv", "vh", "h", "v")
+
+
+def _fixed_sums(x: np.ndarray) -> tuple[int, int]:
+    """Exact sums of ``x`` and ``x**2`` in fixed point (``x`` rounded to 2**-20): order independent."""
+    k = np.rint(np.asarray(x, np.float64) * _FIX).astype(np.int64).astype(object)
+    return int(k.sum()), int((k * k).sum())
+
+
+@dataclass
+class XFTResult:
+    """Heat histograms of the XFT experiment (:func:`run_xft`), on a fine grid symmetric about 0.
+
+    Attributes
+    ----------
+    config : dict
+        Everything that determines the result: model fingerprint and shape, ``n_chains``,
+        ``beta1``, ``beta2s``, ``n_equil``, ``seed``, ``orders``, ``bin_width``,
+        ``q_max``, ``trace_every``.
+    counts : ndarray of int64, shape (n_orders, n_beta2, 2, n_bins)
+        ``counts[o, t, p, k]``: chains of parity ``p`` (global chain index mod 2) whose
+        heat ``Q`` after one sweep of ``orders[o]`` at ``beta2s[t]`` fell in the fine bin
+        ``[(k0 + k) w, (k0 + k + 1) w)``, ``w = bin_width``, ``k0 = first_bin``. The two
+        parities are independent halves of the ensemble (used to compare two orders
+        with independent samples).
+    first_bin : int
+        Grid index ``k0`` of ``counts[..., 0]``.
+    outside : ndarray of int64, shape (n_orders, n_beta2, 2, 2)
+        Chains with ``Q < -q_max`` (``[..., 0]``) or ``Q >= q_max`` (``[..., 1]``).
+    sums : dict
+        Exact fixed-point sums (Python ints, unit ``2**-20`` resp. ``2**-40``):
+        ``'E0'``, ``'E0sq'`` (start energies) and ``'Q'``, ``'Qsq'`` with shape
+        (n_orders, n_beta2) as nested lists.
+    trace : ndarray of object (Python int), shape (n_equil // trace_every,)
+        Fixed-point sum of the energies after sweeps ``trace_every, 2 trace_every, ...``
+        of the equilibration (for the equilibration diagnostic :meth:`energy_trace`).
+    n_done : int
+        Chains processed (``== config['n_chains']`` when complete).
+    meta : dict
+        Provenance: code version, machine, wall time, sessions.
+    """
+
+    config: dict
+    counts: np.ndarray
+    first_bin: int
+    outside: np.ndarray
+    sums: dict
+    trace: list
+    n_done: int
+    meta: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------ accessors
+    @property
+    def complete(self) -> bool:
+        return self.n_done == self.config["n_chains"]
+
+    @property
+    def bin_width(self) -> float:
+        return float(self.config["bin_width"])
+
+    @property
+    def beta1(self) -> float:
+        return float(self.config["beta1"])
+
+    @property
+    def beta2s(self) -> list:
+        return list(self.config["beta2s"])
+
+    @property
+    def orders(self) -> list:
+        return list(self.config["orders"])
+
+    def _index(self, order, beta2):
+        if order not in self.config["orders"]:
+            raise ValueError(f"order {order!r} was not run; this result has orders {self.config['orders']}.")
+        matches = [i for i, b in enumerate(self.config["beta2s"]) if math.isclose(b, beta2, rel_tol=1e-12)]
+        if not matches:
+            raise ValueError(f"beta2 = {beta2!r} was not run; this result has beta2s {self.config['beta2s']}.")
+        return self.config["orders"].index(order), matches[0]
+
+    def fine_counts(self, order: str, beta2: float, parity: int | None = None) -> np.ndarray:
+        """Counts on the fine grid (shape (n_bins,), bin k = ``[(first_bin + k) w, ...)``).
+
+        ``parity`` 0 or 1 selects the even / odd chains (independent halves), ``None`` both.
+        """
+        o, t = self._index(order, beta2)
+        c = self.counts[o, t]
+        if parity is None:
+            return c.sum(axis=0)
+        if parity not in (0, 1):
+            raise ValueError(f"parity must be 0, 1 or None, got {parity!r}.")
+        return c[parity].copy()
+
+    def n_outside(self, order: str, beta2: float) -> int:
+        o, t = self._index(order, beta2)
+        return int(self.outside[o, t].sum())
+
+    def mean_heat(self, order: str, beta2: float) -> tuple[float, float]:
+        """Exact-sum mean and standard deviation of ``Q`` (energy units)."""
+        o, t = self._index(order, beta2)
+        n = self.n_done
+        s = self.sums["Q"][o][t] / _FIX
+        s2 = self.sums["Qsq"][o][t] / _FIX ** 2
+        mean = s / n
+        return mean, math.sqrt(max(s2 / n - mean * mean, 0.0))
+
+    def mean_start_energy(self) -> tuple[float, float]:
+        """Mean and standard deviation of the energy after equilibration (energy units)."""
+        n = self.n_done
+        mean = self.sums["E0"] / _FIX / n
+        return mean, math.sqrt(max(self.sums["E0sq"] / _FIX ** 2 / n - mean * mean, 0.0))
+
+    def energy_trace(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean energy along the equilibration: (sweeps, mean E), both shape (n_equil // trace_every,)."""
+        te = int(self.config["trace_every"])
+        sweeps = te * np.arange(1, len(self.trace) + 1)
+        return sweeps, np.array([t / _FIX / self.n_done for t in self.trace], dtype=np.float64)
+
+    # ------------------------------------------------------------------ I/O
+    def _arrays(self, trim: bool):
+        counts, first = self.counts, self.first_bin
+        if trim:
+            nz = np.flatnonzero(counts.reshape(-1, counts.shape[-1]).sum(axis=0))
+            lo, hi = (int(nz[0]), int(nz[-1]) + 1) if nz.size else (0, 0)
+            counts, first = counts[..., lo:hi], first + lo
+        return counts, first
+
+    def _record(self, fmt, first):
+        return {"format": fmt, "format_version": _FORMAT_VERSION, "config": self.config, "first_bin": first,
+                "n_done": self.n_done, "sums": self.sums, "trace": [str(t) for t in self.trace],
+                "meta": self.meta}
+
+    def save(self, path) -> Path:
+        """Write the result to one small ``.npz`` (counts trimmed to the occupied bins, JSON metadata).
+
+        Atomic (temporary file + rename); never pickles.
+        """
+        counts, first = self._arrays(trim=True)
+        path = Path(path)
+        _atomic_npz(path, counts=counts, outside=self.outside,
+                    record=np.array(json.dumps(self._record(_RESULT_FORMAT, first), sort_keys=True)))
+        return path
+
+    @classmethod
+    def load(cls, path) -> "XFTResult":
+        """Read a file written by :meth:`save` (or a checkpoint of :func:`run_xft`)."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"No XFT result file at {path}.")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                counts, outside, rec = z["counts"], z["outside"], json.loads(str(z["record"]))
+        except Exception as exc:
+            raise ValueError(f"Could not read XFT result {path} ({type(exc).__name__}: {exc}); "
+                             "the file is truncated or not an XFT result. Re-create it with run_xft.") from None
+        if rec.get("format") not in (_RESULT_FORMAT, _CHECKPOINT_FORMAT):
+            raise ValueError(f"{path} is not an XFT result (format={rec.get('format')!r}).")
+        cfg = rec["config"]
+        n_bins = _n_bins(cfg)
+        k_min = _k_min(cfg)
+        full = np.zeros(counts.shape[:-1] + (n_bins,), np.int64)
+        lo = rec["first_bin"] - k_min
+        full[..., lo:lo + counts.shape[-1]] = counts
+        return cls(config=cfg, counts=full, first_bin=k_min, outside=outside.astype(np.int64),
+                   sums=rec["sums"], trace=[int(t) for t in rec["trace"]], n_done=int(rec["n_done"]),
+                   meta=rec.get("meta", {}))
+
+
+def _k_min(cfg) -> int:
+    return -int(round(cfg["q_max"] / cfg["bin_width"]))
+
+
+def _n_bins(cfg) -> int:
+    return -2 * _k_min(cfg)
+
+
+def _atomic_npz(path: Path, **arrays):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def code_version() -> str:
+    """``git describe --always --dirty`` of the repository holding rbmlib, else the package version."""
+    from . import __version__
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--tags"], cwd=root,
+                             capture_output=True, text=True, timeout=10)
+        if out.returncode == 0 and out.stdout.strip():
+            return f"rbmlib {__version__} (git {out.stdout.strip()})"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return f"rbmlib {__version__}"
+
+
+def machine() -> dict:
+    """Platform, CPU model, logical CPU count and numba threads of this machine."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
+            "numba_threads": nb.get_num_threads(), "python": platform.python_version(),
+            "numpy": np.__version__, "numba": nb.__version__}
+
+
+def _validate_run_args(rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard_size, bin_width, q_max,
+                       trace_every):
+    _check_rbm(rbm)
+    if isinstance(n_chains, bool) or not isinstance(n_chains, (int, np.integer)) or n_chains < 1:
+        raise ValueError(f"n_chains must be an integer >= 1, got {n_chains!r}.")
+    beta1 = check_beta(beta1, "beta1")
+    if isinstance(beta2s, (int, float, np.floating, np.integer)) and not isinstance(beta2s, bool):
+        beta2s = [beta2s]
+    try:
+        beta2s = [check_beta(float(b) if isinstance(b, (np.floating, np.integer)) else b, "beta2s[i]")
+                  for b in beta2s]
+    except TypeError as exc:
+        raise TypeError(f"beta2s must be a list of inverse temperatures > 0: {exc}") from None
+    if not beta2s:
+        raise ValueError("beta2s is empty: give at least one inverse temperature for the quench sweep.")
+    if len(set(beta2s)) != len(beta2s):
+        raise ValueError(f"beta2s has repeated values {beta2s}; give each inverse temperature once.")
+    for name, x, lo in (("n_equil", n_equil, 0), ("shard_size", shard_size, 1), ("trace_every", trace_every, 1)):
+        if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {x!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 63:
+        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}.")
+    orders = [order] if isinstance(order, str) else list(order)
+    if not orders or any(o not in _VALID_ORDERS for o in orders) or len(set(orders)) != len(orders):
+        raise ValueError(f"order must be one of {_VALID_ORDERS} or a sequence of distinct ones "
+                         f"(e.g. ('hv', 'vh')), got {order!r}.")
+    if not (isinstance(bin_width, (int, float)) and math.isfinite(bin_width) and bin_width > 0):
+        raise ValueError(f"bin_width must be a finite number > 0 (energy units), got {bin_width!r}.")
+    if not (isinstance(q_max, (int, float)) and math.isfinite(q_max) and q_max > 0):
+        raise ValueError(f"q_max must be a finite number > 0 (energy units), got {q_max!r}.")
+    ratio = q_max / bin_width
+    if abs(ratio - round(ratio)) > 1e-9 * ratio or round(ratio) > 2 ** 24:
+        raise ValueError(f"q_max / bin_width must be an integer <= 2**24 (the grid has 2 q_max / bin_width "
+                         f"bins), got {q_max} / {bin_width} = {ratio}.")
+    return int(n_chains), beta1, [float(b) for b in beta2s], orders
+
+
+def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int = 300, seed: int = 0,
+            order="hv", shard_size: int = 10000, checkpoint_dir=None, progress: bool = False,
+            bin_width: float = 1 / 32, q_max: float = 1024.0, trace_every: int = 10,
+            max_shards: int | None = None) -> XFTResult:
+    """The paper's XFT experiment: equilibrate at ``beta1``, one sweep at each ``beta2``, histogram ``Q``.
+
+    For every chain ``c`` (random start, own random stream fixed by ``(seed, c)``):
+    ``n_equil`` block Gibbs sweeps (order ``'hv'``) at ``beta1``; then, for every
+    ``order`` and every ``beta2`` in ``beta2s``, a *copy* of the equilibrated chain
+    (same state, same random stream) makes one sweep of that order at ``beta2``
+    and its heat ``Q = E(v', h') - E(v, h)`` is histogrammed. The equilibration is
+    shared by all ``beta2`` and orders (so their histograms are correlated across
+    ``beta2``; each one alone is an exact sample of its experiment).
+
+    Chains are processed in shards of ``shard_size`` in increasing index order; the
+    histograms are integer counts on a fixed fine grid, so the result is
+    bit-identical for any shard size, number of threads, or interruption and
+    resume. With ``checkpoint_dir`` the state is written atomically after every
+    shard, and a later call with the same arguments resumes after the last
+    finished shard (a killed run loses at most one shard).
+
+    Parameters
+    ----------
+    rbm : RBM
+    n_chains : int >= 1
+        Ensemble size (the paper: 2,000,000).
+    beta1 : float > 0
+        Inverse temperature of the initial equilibrium (the paper: 1).
+    beta2s : sequence of float > 0
+        Inverse temperatures of the quench sweep.
+    n_equil : int >= 0
+        Equilibration sweeps (the paper: 300).
+    seed : int
+    order : {'hv', 'vh', 'h', 'v'} or sequence of them
+        Kernel(s) of the quench step; ``('hv', 'vh')`` measures the sweep and its
+        time reversal from the same equilibrated ensemble.
+    shard_size : int >= 1
+        Chains per shard (checkpoint interval). Does not change the result.
+    checkpoint_dir : path, optional
+        Folder for ``xft_checkpoint.npz``. A checkpoint made with different
+        arguments is refused (the error names both configurations).
+    progress : bool
+        Show a tqdm progress bar (stderr).
+    bin_width : float > 0
+        Fine bin width (energy units); the default ``1/32`` makes ``Q / w`` exact.
+        Coarser symmetric binnings are derived later (:func:`coarse_counts`).
+    q_max : float > 0
+        The grid covers ``[-q_max, q_max)``; heat outside is counted in ``outside``.
+    trace_every : int >= 1
+        Record the (exact-sum) mean energy every ``trace_every`` equilibration sweeps.
+    max_shards : int, optional
+        Stop after this many shards in this call (the result is then partial,
+        ``result.complete`` is False); for time-boxed runs.
+
+    Returns
+    -------
+    XFTResult
+    """
+    from .sampling import Chains
+
+    n_chains, beta1, beta2s, orders = _validate_run_args(rbm, n_chains, beta1, beta2s, n_equil, seed, order,
+                                                         shard_size, bin_width, q_max, trace_every)
+    if max_shards is not None and (isinstance(max_shards, bool) or not isinstance(max_shards, (int, np.integer))
+                                   or max_shards < 0):
+        raise ValueError(f"max_shards must be None or an integer >= 0, got {max_shards!r}.")
+    config = {
+        "model_fingerprint": rbm.fingerprint(), "n_visible": rbm.n_visible, "n_hidden": rbm.n_hidden,
+        "model_dtype": rbm.dtype.name, "n_chains": n_chains, "beta1": beta1, "beta2s": beta2s,
+        "n_equil": int(n_equil), "seed": int(seed), "orders": orders, "equil_order": "hv",
+        "bin_width": float(bin_width), "q_max": float(q_max), "trace_every": int(trace_every),
+    }
+    k_min = _k_min(config)
+    n_bins = _n_bins(config)
+    n_o, n_t = len(orders), len(beta2s)
+    n_trace = int(n_equil) // int(trace_every)
+    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / "xft_checkpoint.npz"
+    res = None
+    if ckpt is not None and ckpt.exists():
+        res = XFTResult.load(ckpt)
+        if res.config != config:
+            diff = {k: (res.config.get(k), config.get(k)) for k in set(res.config) | set(config)
+                    if res.config.get(k) != config.get(k)}
+            raise ValueError(
+                f"The checkpoint {ckpt} belongs to a different run; differing settings "
+                f"(checkpoint, requested): {diff}. Use another checkpoint_dir, or delete the old one "
+                f"to start afresh."
+            )
+    if res is None:
+        res = XFTResult(config=config, counts=np.zeros((n_o, n_t, 2, n_bins), np.int64), first_bin=k_min,
+                        outside=np.zeros((n_o, n_t, 2, 2), np.int64),
+                        sums={"E0": 0, "E0sq": 0, "Q": [[0] * n_t for _ in range(n_o)],
+                              "Qsq": [[0] * n_t for _ in range(n_o)]},
+                        trace=[0] * n_trace, n_done=0,
+                        meta={"wall_time_s": 0.0, "sessions": []})
+    if res.n_done >= n_chains:
+        return res
+    session = {"started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+               "chains_at_start": res.n_done, "shard_size": int(shard_size), **machine()}
+    res.meta["sessions"].append(session)
+    res.meta["code_version"] = code_version()
+
+    W64 = np.ascontiguousarray(rbm.W, np.float64)
+    a64 = np.ascontiguousarray(rbm.a, np.float64)
+    b64 = np.ascontiguousarray(rbm.b, np.float64)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=n_chains, initial=res.n_done, unit="chain", unit_scale=True, desc="XFT", smoothing=0.05)
+    shards = 0
+    try:
+        while res.n_done < n_chains and (max_shards is None or shards < max_shards):
+            t0 = time.perf_counter()
+            start = res.n_done
+            n = min(int(shard_size), n_chains - start)
+            chains = Chains(rbm, n, seed=int(seed), chain_offset=start)
+            e = np.empty(n, np.float64)
+            for k in range(n_trace):
+                chains.run(int(trace_every), beta=beta1, order="hv")
+                _energies_kernel(W64, a64, b64, chains.v, chains.h, e)
+                res.trace[k] += _fixed_sums(e)[0]
+            rest = int(n_equil) - n_trace * int(trace_every)
+            if rest:
+                chains.run(rest, beta=beta1, order="hv")
+            E0 = np.empty(n, np.float64)
+            _energies_kernel(W64, a64, b64, chains.v, chains.h, E0)
+            s, s2 = _fixed_sums(E0)
+            res.sums["E0"] += s
+            res.sums["E0sq"] += s2
+            parity = ((start + np.arange(n)) % 2).astype(np.int64)
+            for io, o in enumerate(orders):
+                for it, b2 in enumerate(beta2s):
+                    c = chains.copy()
+                    c.run(1, beta=b2, order=o)
+                    _energies_kernel(W64, a64, b64, c.v, c.h, e)
+                    Q = e - E0
+                    _histogram_kernel(Q, parity, 1.0 / bin_width, k_min, res.counts[io, it], res.outside[io, it])
+                    s, s2 = _fixed_sums(Q)
+                    res.sums["Q"][io][it] += s
+                    res.sums["Qsq"][io][it] += s2
+            res.n_done = start + n
+            res.meta["wall_time_s"] = float(res.meta["wall_time_s"] + (time.perf_counter() - t0))
+            session["chains_at_end"] = res.n_done
+            if ckpt is not None:
+                counts, first = res._arrays(trim=False)
+                _atomic_npz(ckpt, counts=counts, outside=res.outside,
+                            record=np.array(json.dumps(res._record(_CHECKPOINT_FORMAT, first), sort_keys=True)))
+            shards += 1
+            if bar is not None:
+                bar.update(n)
+    finally:
+        if bar is not None:
+            bar.close()
+    return res
+
+
+# =============================================================================
+# analysis of the histograms
+# =============================================================================
+def coarse_counts(fine: np.ndarray, first_bin: int, fine_width: float, width: float):
+    """Merge fine bins into coarse bins ``[j width, (j+1) width)``, symmetric about 0.
+
+    Parameters
+    ----------
+    fine : array of int, shape (n_bins,)
+        Counts of fine bins ``[(first_bin + k) fine_width, (first_bin + k + 1) fine_width)``.
+    first_bin : int
+    fine_width, width : float > 0
+        ``width`` must be an integer multiple of ``fine_width``.
+
+    Returns
+    -------
+    j : ndarray of int, shape (n_coarse,)
+        Coarse bin indices; bin ``j`` is ``[j width, (j+1) width)`` and its mirror
+        image ``(-(j+1) width, -j width]`` is bin ``-j-1`` (up to the measure-zero
+        edges). The range is symmetric: ``j`` runs from ``-J`` to ``J-1``.
+    counts : ndarray of int64, shape (n_coarse,)
+    """
+    fine = np.asarray(fine)
+    if fine.ndim != 1 or not np.issubdtype(fine.dtype, np.integer):
+        raise ValueError(f"fine must be a 1-D array of integer counts, got shape {fine.shape}, dtype {fine.dtype}.")
+    if not (width > 0 and fine_width > 0):
+        raise ValueError(f"bin widths must be > 0, got width={width!r}, fine_width={fine_width!r}.")
+    m = width / fine_width
+    if abs(m - round(m)) > 1e-9 * m or round(m) < 1:
+        raise ValueError(f"width ({width}) must be a positive integer multiple of the fine bin width ({fine_width}).")
+    m = int(round(m))
+    k = int(first_bin) + np.arange(fine.size)
+    j = np.floor_divide(k, m)
+    J = int(max(-j.min(), j.max() + 1)) if fine.size else 1
+    out = np.zeros(2 * J, np.int64)
+    np.add.at(out, j + J, fine.astype(np.int64))
+    return np.arange(-J, J), out
+
+
+def log_ratio_table(fine: np.ndarray, first_bin: int, fine_width: float, width: float, beta_diff: float, *,
+                    min_expected: float = 20.0) -> dict:
+    """Mirrored-bin table for the XFT: ``log(n(Q) / n(-Q))`` with Poisson error bars.
+
+    For every coarse bin ``B = [j w, (j+1) w)`` with ``j >= 0`` and its mirror ``-B``:
+    ``n_plus = n(B)``, ``n_minus = n(-B)``, ``N = n_plus + n_minus``. A pair is used when
+    the *theory* expects at least ``min_expected`` counts on the rarer side,
+    ``N min(pi, 1 - pi) >= min_expected`` with ``pi = 1 / (1 + exp(-beta_diff q))``,
+    ``q = (j + 1/2) w``. The selection depends on ``N`` only, never on how ``N``
+    splits between the two sides, so it does not bias the ratio.
+
+    Returns
+    -------
+    dict of arrays (one entry per used pair): ``q`` (bin centre), ``n_plus``,
+    ``n_minus``, ``y = log(n_plus / n_minus)``, ``sigma = sqrt(1/n_plus + 1/n_minus)``
+    (Poisson), ``pi`` (theory probability of the + side); and ``width``, ``beta_diff``.
+
+    Raises
+    ------
+    ValueError
+        If a selected pair has an empty side (the log ratio is undefined): use wider
+        bins or a larger ``min_expected``.
+    """
+    j, c = coarse_counts(fine, first_bin, fine_width, width)
+    J = j.size // 2
+    pos = c[J:]                      # j = 0 .. J-1
+    neg = c[:J][::-1]                # j = -1 .. -J  (mirrors of 0 .. J-1)
+    q = (np.arange(J) + 0.5) * width
+    N = pos + neg
+    pi = 1.0 / (1.0 + np.exp(-beta_diff * q))
+    keep = N * np.minimum(pi, 1.0 - pi) >= min_expected
+    n_plus, n_minus = pos[keep], neg[keep]
+    if np.any(n_plus == 0) or np.any(n_minus == 0):
+        bad = float(q[keep][(n_plus == 0) | (n_minus == 0)][0])
+        raise ValueError(f"mirrored bin pair at |Q| = {bad} has an empty side; use wider bins or a larger "
+                         f"min_expected (now {min_expected}).")
+    y = np.log(n_plus / n_minus)
+    sigma = np.sqrt(1.0 / n_plus + 1.0 / n_minus)
+    return {"q": q[keep], "n_plus": n_plus, "n_minus": n_minus, "y": y, "sigma": sigma, "pi": pi[keep],
+            "width": float(width), "beta_diff": float(beta_diff)}
+
+
+def fit_slope(q, y, sigma) -> dict:
+    """Weighted least squares through the origin, ``y = s q``, with its uncertainty and fit quality.
+
+    Returns
+    -------
+    dict: ``slope``, ``stderr`` (``1 / sqrt(sum q^2 / sigma^2)``), ``chi2`` of the
+    residuals about the fitted line, ``dof`` (``n - 1``), ``p_value`` (chi-square
+    survival function: a small value means the points are not on *any* line
+    through the origin).
+    """
+    from scipy import stats
+    q, y, sigma = (np.asarray(x, np.float64) for x in (q, y, sigma))
+    if q.shape != y.shape or q.shape != sigma.shape or q.ndim != 1 or q.size < 2:
+        raise ValueError("q, y, sigma must be 1-D arrays of the same length >= 2.")
+    if np.any(~np.isfinite(sigma)) or np.any(sigma <= 0):
+        raise ValueError("sigma must be finite and > 0.")
+    w = 1.0 / sigma ** 2
+    sxx = np.sum(w * q * q)
+    slope = np.sum(w * q * y) / sxx
+    chi2 = float(np.sum(w * (y - slope * q) ** 2))
+    dof = q.size - 1
+    return {"slope": float(slope), "stderr": float(1.0 / math.sqrt(sxx)), "chi2": chi2, "dof": dof,
+            "p_value": float(stats.chi2.sf(chi2, dof))}
+
+
+def xft_chi2(table: dict, beta_diff: float | None = None) -> dict:
+    """Goodness of fit of the XFT line, no free parameter: Pearson chi-square of the mirrored pairs.
+
+    Conditional on ``N = n_plus + n_minus``, the theorem says ``n_plus ~ Binomial(N, pi)``
+    with ``pi = 1 / (1 + exp(-beta_diff q))`` (up to the binning bias, see
+    :func:`binning_bias`). The statistic ``sum (n_plus - N pi)^2 / (N pi (1 - pi))`` is
+    chi-square with one degree of freedom per pair. Also returned: the same test
+    on the log ratios, ``sum ((y - beta_diff q) / sigma)^2``.
+
+    Returns
+    -------
+    dict: ``chi2``, ``dof``, ``p_value`` (binomial Pearson), ``chi2_log``, ``p_value_log``.
+    """
+    from scipy import stats
+    c = table["beta_diff"] if beta_diff is None else float(beta_diff)
+    q = np.asarray(table["q"], np.float64)
+    n_plus = np.asarray(table["n_plus"], np.float64)
+    N = n_plus + np.asarray(table["n_minus"], np.float64)
+    pi = 1.0 / (1.0 + np.exp(-c * q))
+    chi2 = float(np.sum((n_plus - N * pi) ** 2 / (N * pi * (1.0 - pi))))
+    chi2_log = float(np.sum(((table["y"] - c * q) / table["sigma"]) ** 2))
+    dof = int(q.size)
+    return {"chi2": chi2, "dof": dof, "p_value": float(stats.chi2.sf(chi2, dof)),
+            "chi2_log": chi2_log, "p_value_log": float(stats.chi2.sf(chi2_log, dof))}
+
+
+def binning_bias(fine: np.ndarray, first_bin: int, fine_width: float, width: float, beta_diff: float,
+                 q: np.ndarray) -> np.ndarray:
+    """Estimated bias of the coarse log ratio against ``beta_diff * q_centre``, caused by the bin width.
+
+    If the theorem holds on the fine grid, ``n(B) / n(-B)`` estimates
+    ``sum_{f in -B} n_f exp(-beta_diff q_f) / sum_{f in -B} n_f`` (an average of
+    ``exp(beta_diff Q)`` over the bin, weighted by the density of ``-Q``), not
+    ``exp(beta_diff q_B)``. This returns ``log`` of the former minus ``beta_diff q_B``
+    for the bins centred at ``q`` (``q > 0``), using the observed fine counts as the
+    density; compare it with the error bars to choose the width.
+    """
+    fine = np.asarray(fine, np.float64)
+    m = int(round(width / fine_width))
+    k = int(first_bin) + np.arange(fine.size)
+    qf = (k + 0.5) * fine_width
+    out = np.empty(len(q))
+    for i, qc in enumerate(np.asarray(q, np.float64)):
+        j = int(math.floor(qc / width))
+        sel = (k >= (-j - 1) * m) & (k < -j * m)      # fine bins of the mirror bin -B
+        wts = fine[sel]
+        if wts.sum() == 0:
+            out[i] = np.nan
+            continue
+        # fine bin f in -B has centre qf < 0; its mirror in B has centre -qf
+        vals = beta_diff * (-qf[sel])
+        mx = vals.max()
+        out[i] = mx + math.log(np.sum(wts * np.exp(vals - mx)) / wts.sum()) - beta_diff * qc
+    return out
+
+
+def homogeneity_test(counts_a, counts_b, *, min_expected: float = 5.0) -> dict:
+    """Chi-square test that two histograms (same bins) come from the same distribution.
+
+    Adjacent bins are merged from the left until both samples expect at least
+    ``min_expected`` counts in every merged bin (a remainder is merged into the last
+    group), then the 2 x K contingency chi-square is computed with ``K - 1``
+    degrees of freedom.
+
+    Returns
+    -------
+    dict: ``chi2``, ``dof``, ``p_value``, ``n_bins`` (after merging), ``n_a``, ``n_b``.
+    """
+    from scipy import stats
+    a = np.asarray(counts_a, np.int64)
+    b = np.asarray(counts_b, np.int64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"counts_a and counts_b must be 1-D with the same bins, got {a.shape} and {b.shape}.")
+    na, nb_ = int(a.sum()), int(b.sum())
+    if na == 0 or nb_ == 0:
+        raise ValueError("both histograms must hold at least one count.")
+    fa, fb = na / (na + nb_), nb_ / (na + nb_)
+    groups_a, groups_b = [], []
+    ca = cb = 0
+    for x, y in zip(a, b):
+        ca += int(x)
+        cb += int(y)
+        tot = ca + cb
+        if tot * min(fa, fb) >= min_expected:
+            groups_a.append(ca)
+            groups_b.append(cb)
+            ca = cb = 0
+    if ca + cb:
+        if groups_a:
+            groups_a[-1] += ca
+            groups_b[-1] += cb
+        else:
+            groups_a.append(ca)
+            groups_b.append(cb)
+    ga, gb = np.array(groups_a, np.float64), np.array(groups_b, np.float64)
+    tot = ga + gb
+    ea, eb = tot * fa, tot * fb
+    chi2 = float(np.sum((ga - ea) ** 2 / ea) + np.sum((gb - eb) ** 2 / eb))
+    dof = len(ga) - 1
+    if dof < 1:
+        raise ValueError("too few counts for a chi-square test (fewer than 2 bins after merging).")
+    return {"chi2": chi2, "dof": dof, "p_value": float(stats.chi2.sf(chi2, dof)), "n_bins": len(ga),
+            "n_a": na, "n_b": nb_}
+
+
+# =============================================================================
+# command line:  python -m rbmlib xft ...
+# =============================================================================
+def _load_model(spec: str) -> RBM:
+    p = Path(spec)
+    if p.suffix == ".npz" or p.exists():
+        return RBM.load(p)
+    try:
+        from . import models
+    except ImportError:
+        raise SystemExit(f"--model {spec!r} is not a file and rbmlib.models (reference models) is not "
+                         "available; pass the path of a model saved with RBM.save().") from None
+    return models.load_reference(spec)
+
+
+def add_cli(subparsers) -> None:
+    """Register the ``xft`` subcommand on an ``argparse`` subparsers object."""
+    p = subparsers.add_parser(
+        "xft", help="heat-exchange fluctuation theorem experiment (Salazar 2017): equilibrate, quench, histogram",
+        description="Equilibrate an ensemble of chains at T1 by --sweeps block Gibbs sweeps from random states, "
+                    "then make one sweep at each T2 and histogram the heat Q = E(s') - E(s). Checkpoints after "
+                    "every shard; rerunning the same command resumes. Writes a small result file (.npz).")
+    _add_arguments(p)
+    p.set_defaults(func=_cli_run)
+
+
+def _add_arguments(p):
+    p.add_argument("--model", default="mnist-784x500",
+                   help="reference model name (rbmlib.models.load_reference) or path of a saved RBM (.npz)")
+    p.add_argument("--chains", type=int, default=2_000_000, help="ensemble size (paper: 2,000,000)")
+    p.add_argument("--sweeps", type=int, default=300, help="equilibration sweeps at T1 (paper: 300)")
+    p.add_argument("--t1", type=float, default=1.0, help="temperature of the initial equilibrium (paper: 1)")
+    p.add_argument("--t2", type=float, nargs="+", required=True, help="temperature(s) of the quench sweep")
+    p.add_argument("--order", nargs="+", default=["hv", "vh"], choices=list(_VALID_ORDERS),
+                   help="kernel(s) of the quench step (default: the sweep 'hv' and its reversal 'vh')")
+    p.add_argument("--seed", type=int, default=2017)
+    p.add_argument("--shard-size", type=int, default=10000, help="chains per shard = checkpoint interval")
+    p.add_argument("--bin-width", type=float, default=1 / 32, help="fine histogram bin (energy units)")
+    p.add_argument("--q-max", type=float, default=1024.0, help="histogram range [-q_max, q_max)")
+    p.add_argument("--out", required=True, help="result file (.npz) written when the run is complete")
+    p.add_argument("--checkpoint-dir", required=True, help="folder of the checkpoint (resume by rerunning)")
+    p.add_argument("--max-shards", type=int, default=None, help="stop after this many shards (time-boxed run)")
+    p.add_argument("--write-partial", action="store_true",
+                   help="also write --out when stopped early (labelled with the number of chains done)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _cli_run(args) -> int:
+    import sys
+    rbm = _load_model(args.model)
+    for t in [args.t1, *args.t2]:
+        if not (math.isfinite(t) and t > 0):
+            raise SystemExit(f"temperatures must be > 0, got {t}.")
+    beta2s = [1.0 / t for t in args.t2]
+    res = run_xft(rbm, args.chains, beta1=1.0 / args.t1, beta2s=beta2s, n_equil=args.sweeps, seed=args.seed,
+                  order=tuple(args.order), shard_size=args.shard_size, checkpoint_dir=args.checkpoint_dir,
+                  progress=not args.no_progress, bin_width=args.bin_width, q_max=args.q_max,
+                  max_shards=args.max_shards)
+    res.meta["model"] = args.model
+    res.meta["temperatures"] = {"t1": args.t1, "t2": list(args.t2)}
+    res.meta["command"] = "python -m rbmlib " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["xft"] else \
+        "python -m rbmlib xft " + " ".join(sys.argv[1:])
+    done = f"{res.n_done:,} of {args.chains:,} chains"
+    if res.complete or args.write_partial:
+        res.save(args.out)
+        print(f"{'complete' if res.complete else 'PARTIAL'}: {done}; compute time {res.meta['wall_time_s']:.0f} s; "
+              f"wrote {args.out}")
+    else:
+        print(f"stopped after {done}; rerun the same command to resume from {args.checkpoint_dir}")
+    for o in res.orders:
+        for b2 in res.beta2s:
+            if res.n_outside(o, b2):
+                print(f"warning: {res.n_outside(o, b2)} heat values outside [-q_max, q_max) for order {o}, "
+                      f"beta2 {b2:g}; rerun with a larger --q-max")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Stand-alone entry point: ``python -m rbmlib.xft --t2 ... --out ... --checkpoint-dir ...``."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m rbmlib xft")
+    _add_arguments(parser)
+    return _cli_run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
