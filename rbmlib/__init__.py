@@ -10,10 +10,11 @@ hidden biases, ``E(v, h) = -v.W.h - a.v - b.h`` and
 from . import exact
 from . import report
 from . import sampling
+from . import thermo
 from . import xft
 from .model import RBM, sigmoid, softplus
 from .sampling import sample
 
 __version__ = "0.1.0"
 
-__all__ = ["RBM", "exact", "report", "sample", "sampling", "sigmoid", "softplus", "xft", "__version__"]
+__all__ = ["RBM", "exact", "report", "sample", "sampling", "sigmoid", "softplus", "thermo", "xft", "__version__"]
