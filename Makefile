@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: book test execute env clean
+.PHONY: book test execute env clean browser
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -28,9 +28,28 @@ book: $(STAMP)
 execute: $(STAMP)
 	$(BIN)/python tools/execute_notebooks.py
 
-## Unit tests of rbmlib + every chapter re-executed and compared with its committed outputs (nbval).
-test: $(STAMP)
+## Unit tests of rbmlib + every chapter re-executed and compared with its committed outputs (nbval)
+## + the browser test of the built book (tests/test_book.py, needs Chromium: see `browser`).
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+## Chromium for the browser test of the book. Found (or CHROMIUM=/path/to/chrome given): nothing to do.
+## Missing: installed with apt-get when running as root (as CI does), else what to install is printed
+## and tests/test_book.py fails with the same message.
+CHROMIUM_NAMES = chromium chromium-browser google-chrome google-chrome-stable
+browser:
+	@if [ -n "$$CHROMIUM" ]; then exit 0; fi; \
+	for b in $(CHROMIUM_NAMES); do command -v $$b >/dev/null 2>&1 && exit 0; done; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing Chromium for the browser test of the book: apt-get install chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	    || echo "WARNING: apt-get install chromium failed; tests/test_book.py will fail until Chromium is installed."; \
+	else \
+	  echo "WARNING: the browser test of the book needs Chromium. Install it with"; \
+	  echo "           sudo apt-get install chromium      (Debian/Ubuntu)"; \
+	  echo "         or point CHROMIUM at a Chromium/Chrome executable: CHROMIUM=/path/to/chrome make test"; \
+	  echo "         Until then tests/test_book.py fails."; \
+	fi
 
 clean:
 	rm -rf _build
