@@ -7,6 +7,7 @@ Conventions: ``W`` has shape (n_visible, n_hidden), ``a`` are visible and ``b``
 hidden biases, ``E(v, h) = -v.W.h - a.v - b.h`` and
 ``p_beta(v, h) = exp(-beta E(v, h)) / Z(beta)``.
 """
+from . import ais
 from . import exact
 from . import report
 from . import sampling
@@ -17,4 +18,4 @@ from .sampling import sample
 
 __version__ = "0.1.0"
 
-__all__ = ["RBM", "exact", "report", "sample", "sampling", "sigmoid", "softplus", "thermo", "xft", "__version__"]
+__all__ = ["RBM", "ais", "exact", "report", "sample", "sampling", "sigmoid", "softplus", "thermo", "xft", "__version__"]
