@@ -72,7 +72,8 @@ from numba.extending import intrinsic, overload
 
 __all__ = ["N_LANES", "seed_streams", "init_states", "run_chains", "chain_energies"]
 
-#: Number of xoshiro256** lanes per chain; the RNG state has 4 * N_LANES words.
+#: Number of xoshiro256** lanes per chain; the RNG state has 4 * N_LANES words
+#: (fixed: _xoshiro_fill is written out for four lanes).
 N_LANES = 4
 #: Chains processed together by one task of the parallel loop (the size does not
 #: change any result; it only sets how work is handed to threads).
@@ -116,14 +117,14 @@ def _bits_to_f64(typingctx, x):
 # ----------------------------------------------------------------------------
 # SplitMix64 and xoshiro256** (4 lanes)
 # ----------------------------------------------------------------------------
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _mix64(z):
     z = (z ^ (z >> _U(30))) * _M1
     z = (z ^ (z >> _U(27))) * _M2
     return z ^ (z >> _U(31))
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _rotl(x, k):
     return (x << _U(k)) | (x >> _U(64 - k))
 
@@ -152,28 +153,45 @@ def seed_streams(seed, chain_offset, n_chains):
     return S
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
+def _xoshiro_step(s0, s1, s2, s3):
+    """One xoshiro256** step: (output, new state)."""
+    out = _rotl(s1 * _U(5), 7) * _U(9)
+    t = s1 << _U(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, 45)
+    return out, s0, s1, s2, s3
+
+
+@nb.njit(cache=True)
 def _xoshiro_fill(s, out, n_words):
-    """Write ``n_words`` (rounded up to a multiple of N_LANES) outputs into ``out``."""
+    """Write ``n_words`` (rounded up to a multiple of N_LANES) outputs into ``out``.
+
+    The state of the four lanes is held in local variables (registers) for the
+    whole block; lane ``l``'s words are ``s[l], s[4 + l], s[8 + l], s[12 + l]``.
+    """
+    a0, a1, a2, a3 = s[0], s[4], s[8], s[12]
+    b0, b1, b2, b3 = s[1], s[5], s[9], s[13]
+    c0, c1, c2, c3 = s[2], s[6], s[10], s[14]
+    d0, d1, d2, d3 = s[3], s[7], s[11], s[15]
     n_steps = (n_words + N_LANES - 1) // N_LANES
     for k in range(n_steps):
-        for l in range(N_LANES):
-            s0 = s[l]
-            s1 = s[N_LANES + l]
-            s2 = s[2 * N_LANES + l]
-            s3 = s[3 * N_LANES + l]
-            out[k * N_LANES + l] = _rotl(s1 * _U(5), 7) * _U(9)
-            t = s1 << _U(17)
-            s2 ^= s0
-            s3 ^= s1
-            s1 ^= s2
-            s0 ^= s3
-            s2 ^= t
-            s3 = _rotl(s3, 45)
-            s[l] = s0
-            s[N_LANES + l] = s1
-            s[2 * N_LANES + l] = s2
-            s[3 * N_LANES + l] = s3
+        oa, a0, a1, a2, a3 = _xoshiro_step(a0, a1, a2, a3)
+        ob, b0, b1, b2, b3 = _xoshiro_step(b0, b1, b2, b3)
+        oc, c0, c1, c2, c3 = _xoshiro_step(c0, c1, c2, c3)
+        od, d0, d1, d2, d3 = _xoshiro_step(d0, d1, d2, d3)
+        out[4 * k] = oa
+        out[4 * k + 1] = ob
+        out[4 * k + 2] = oc
+        out[4 * k + 3] = od
+    s[0], s[4], s[8], s[12] = a0, a1, a2, a3
+    s[1], s[5], s[9], s[13] = b0, b1, b2, b3
+    s[2], s[6], s[10], s[14] = c0, c1, c2, c3
+    s[3], s[7], s[11], s[15] = d0, d1, d2, d3
 
 
 # ----------------------------------------------------------------------------
@@ -183,7 +201,7 @@ def _exp_neg(y):
     """exp(y) for y <= 0 (inputs below the underflow threshold are clamped)."""
 
 
-@overload(_exp_neg, inline="always")
+@overload(_exp_neg)
 def _exp_neg_ol(y):
     if isinstance(y, types.Float) and y.bitwidth == 32:
         def impl(y):
@@ -199,7 +217,7 @@ def _exp_neg_ol(y):
             p = p * f + np.float32(1.6666665459e-1)
             p = p * f + np.float32(5.0000001201e-1)
             p = p * (f * f) + f + np.float32(1.0)
-            scale = _bits_to_f32(np.int32((np.int64(n) + 127) << 23))
+            scale = _bits_to_f32(np.int32((np.int64(np.int32(n)) + 127) << 23))
             return p * scale
         return impl
     if isinstance(y, types.Float) and y.bitwidth == 64:
@@ -215,7 +233,7 @@ def _exp_neg_ol(y):
             qx = (((3.00198505138664455042e-6 * ff + 2.52448340349684104192e-3) * ff
                    + 2.27265548208155028766e-1) * ff + 2.00000000000000000009e0)
             p = 1.0 + 2.0 * (px / (qx - px))
-            scale = _bits_to_f64((np.int64(n) + 1023) << 52)
+            scale = _bits_to_f64((np.int64(np.int32(n)) + 1023) << 52)
             return p * scale
         return impl
     return None
@@ -225,7 +243,7 @@ def _bernoulli(x, r):
     """1 with probability sigmoid(x) given a uniform r in (0, 1] (see module docstring)."""
 
 
-@overload(_bernoulli, inline="always")
+@overload(_bernoulli)
 def _bernoulli_ol(x, r):
     if isinstance(x, types.Float) and x.bitwidth == 32:
         def impl(x, r):
@@ -244,7 +262,7 @@ def _words_per_unit_den(field):
     """Units served by one 64-bit word for this dtype (2 for float32, 1 for float64)."""
 
 
-@overload(_words_per_unit_den, inline="always")
+@overload(_words_per_unit_den)
 def _words_per_unit_den_ol(field):
     if field.dtype == types.float32:
         return lambda field: 2
@@ -255,7 +273,7 @@ def _uniforms(words, r, n):
     """Fill r[0:n] with uniforms in (0, 1] from the 64-bit words (see module docstring)."""
 
 
-@overload(_uniforms, inline="always")
+@overload(_uniforms)
 def _uniforms_ol(words, r, n):
     if r.dtype == types.float32:
         def impl(words, r, n):
@@ -274,24 +292,39 @@ def _uniforms_ol(words, r, n):
 # ----------------------------------------------------------------------------
 # half-sweeps
 # ----------------------------------------------------------------------------
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _field(rows, bias, src, idx, field):
-    """field = bias + sum of rows[i] over active units i of src (increasing i)."""
+    """field = bias + sum of rows[i] over the active units i of src.
+
+    Per element the sum is strictly left to right in increasing i,
+    ``((bias + row_i1) + row_i2) + ...``; rows are consumed four at a time
+    (one pass over ``field`` per four rows) without changing that order.
+    """
     n_src = src.shape[0]
     n_dst = field.shape[0]
     k = 0
-    for i in range(n_src):
+    for i in range(n_src):          # branch-free list of the active units
         idx[k] = i
         k += np.int64(src[i])
     for j in range(n_dst):
         field[j] = bias[j]
-    for m in range(k):
-        row = rows[idx[m]]
+    m = 0
+    while m + 4 <= k:
+        r0 = rows[idx[m]]
+        r1 = rows[idx[m + 1]]
+        r2 = rows[idx[m + 2]]
+        r3 = rows[idx[m + 3]]
         for j in range(n_dst):
-            field[j] += row[j]
+            field[j] = (((field[j] + r0[j]) + r1[j]) + r2[j]) + r3[j]
+        m += 4
+    while m < k:
+        r0 = rows[idx[m]]
+        for j in range(n_dst):
+            field[j] += r0[j]
+        m += 1
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _draw(field, beta, s, words, r, dst):
     """dst[j] ~ Bernoulli(sigmoid(beta * field[j])) from the chain's stream s."""
     n = dst.shape[0]
@@ -302,7 +335,7 @@ def _draw(field, beta, s, words, r, dst):
         dst[j] = _bernoulli(beta * field[j], r[j])
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _dot_f64(x, s):
     acc = 0.0
     for j in range(x.shape[0]):
