@@ -383,8 +383,12 @@ def fetch_mnist(names=None, *, progress: bool = True) -> dict:
         import pooch
 
         failures = []
+        logger = pooch.get_logger()
         for mirror in MNIST_MIRRORS:
             url = mirror + name
+            level = logger.level
+            if not progress:
+                logger.setLevel("WARNING")  # no "Downloading ..." chatter when asked to be quiet
             try:
                 got = pooch.retrieve(url, known_hash=f"md5:{md5}", fname=name, path=folder,
                                      progressbar=progress)
@@ -394,6 +398,8 @@ def fetch_mnist(names=None, *, progress: bool = True) -> dict:
                 failures.append(f"{url}: wrong checksum ({exc})")
             except Exception as exc:  # requests ConnectionError, HTTPError, timeouts, OSError ...
                 failures.append(f"{url}: {type(exc).__name__}: {exc}")
+            finally:
+                logger.setLevel(level)
         else:
             detail = "; ".join(f.replace("\n", " ") for f in failures) or "no mirrors configured"
             raise DataError(f"Could not download {name} from any mirror (no network?). {_manual_hint([name])} "
