@@ -8,14 +8,20 @@ hidden biases, ``E(v, h) = -v.W.h - a.v - b.h`` and
 ``p_beta(v, h) = exp(-beta E(v, h)) / Z(beta)``.
 """
 from . import ais
+from . import datasets
 from . import exact
+from . import models
 from . import report
 from . import sampling
 from . import thermo
+from . import training
 from . import xft
 from .model import RBM, sigmoid, softplus
+from .datasets import load_mnist
 from .sampling import sample
+from .training import train
 
 __version__ = "0.1.0"
 
-__all__ = ["RBM", "ais", "exact", "report", "sample", "sampling", "sigmoid", "softplus", "thermo", "xft", "__version__"]
+__all__ = ["RBM", "ais", "datasets", "exact", "load_mnist", "models", "report", "sample", "sampling", "sigmoid",
+           "softplus", "thermo", "train", "training", "xft", "__version__"]
