@@ -8,6 +8,7 @@ hidden biases, ``E(v, h) = -v.W.h - a.v - b.h`` and
 ``p_beta(v, h) = exp(-beta E(v, h)) / Z(beta)``.
 """
 from . import ais
+from . import cd
 from . import datasets
 from . import exact
 from . import models
@@ -23,5 +24,5 @@ from .training import train
 
 __version__ = "0.1.0"
 
-__all__ = ["RBM", "ais", "datasets", "exact", "load_mnist", "models", "report", "sample", "sampling", "sigmoid",
+__all__ = ["RBM", "ais", "cd", "datasets", "exact", "load_mnist", "models", "report", "sample", "sampling", "sigmoid",
            "softplus", "thermo", "train", "training", "xft", "__version__"]
