@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 #: Modules that add sub-commands through ``add_cli(subparsers)``.
-SUBCOMMAND_MODULES = ["rbmlib.models"]
+SUBCOMMAND_MODULES = ["rbmlib.models", "rbmlib.ais", "rbmlib.xft"]
 
 _USER_ERRORS = (ValueError, TypeError, OSError, FloatingPointError, LookupError)
 
