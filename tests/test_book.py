@@ -371,13 +371,15 @@ _REPORT_JS = """
                        .map(e => e.textContent).filter(t => t.startsWith('\\\\')),
     text: clone.textContent,
     height: Math.ceil(document.documentElement.scrollHeight),
+    overflowX: document.documentElement.scrollWidth - document.documentElement.clientWidth,
   };
 })()
 """
 _TOC_LINKS_JS = """
 [...document.querySelectorAll('nav.bd-docs-nav a, .toctree-wrapper a')].map(a => a.href)
 """
-RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\$[^$\n]{0,200}\\[A-Za-z]+[^$\n]{0,200}\$")
+# TeX delimiters left in the text, or $...$ holding TeX syntax (\macro, ^, _, {): maths nobody typeset
+RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\$[^$\n]{0,200}?[\\^_{][^$\n]{0,200}?\$")
 
 
 def _load(cdp: CDP, url: str) -> tuple[dict, list[str]]:
@@ -433,6 +435,8 @@ def test_every_page_renders_offline_in_a_browser(chromium, built_book, server, b
         problems += [f"MathJax error: {t!r}" for t in report["mjxErrors"]]
         problems += [f"undefined TeX macro: {t!r}" for t in report["undefinedMacros"]]
         problems += [f"raw TeX in the text: {m.group(0)!r}" for m in RAW_TEX.finditer(report["text"])]
+        if report["overflowX"] > 1:
+            problems.append(f"page is {report['overflowX']} px wider than the 1280 px window")
         if report["math"] and not report["mjx"]:
             problems.append(f"{report['math']} formulas but no MathJax output")
         problems = list(dict.fromkeys(problems))  # each problem once, in order

@@ -139,16 +139,27 @@ def _where(rec) -> str:
     return f"{{doc}}`/{rec['chapter']}`"
 
 
-def _list_table(header: list[str], rows: list[list[str]], widths: str) -> str:
-    body = [*header, *(c for r in rows for c in r)]
+def _list_table(header: list[str], rows: list[list], widths: str) -> str:
+    """A MyST ``list-table``; a cell is a string or a list of strings (its paragraphs)."""
+    def paragraphs(cell):
+        return [_cell(p) for p in (cell if isinstance(cell, (list, tuple)) else [cell])]
+
+    body = [p for r in [header, *rows] for c in r for p in paragraphs(c)]
     longest = max((len(m) for c in body for m in re.findall(r"`+", c)), default=0)
     fence = "`" * max(3, longest + 1)
-    out = [f"{fence}{{list-table}}", ":header-rows: 1", f":widths: {widths}", ""]
+    out = [f"{fence}{{list-table}}", ":header-rows: 1", f":widths: {widths}", ":class: book-claims-table", ""]
     for row in [header, *rows]:
-        out.append(f"* - {_cell(row[0])}")
-        out.extend(f"  - {_cell(c)}" for c in row[1:])
+        for k, cell in enumerate(row):
+            first, *more = paragraphs(cell)
+            out.append(("* - " if k == 0 else "  - ") + first)
+            for p in more:
+                out.extend(["", "    " + p])
     out.append(fence)
     return "\n".join(out)
+
+
+def _claim_cell(rec) -> list[str]:
+    return [f"`{rec['id']}`", f"{SOURCE_TEXT.get(rec['source'], rec['source'])}; checked in {_where(rec)}"]
 
 
 def _count_line(records) -> str:
@@ -164,11 +175,10 @@ def render_report(records: list[dict]) -> str:
         return NO_RECORDS
     out = [_count_line(records)]
     for chapter in sorted({r["chapter"] for r in records}):
-        rows = [[f"`{r['id']}`", SOURCE_TEXT.get(r["source"], r["source"]), r["statement"], _verdict(r["status"]),
-                 r["measure"], _where(r)] for r in records if r["chapter"] == chapter]
+        rows = [[_claim_cell(r), r["statement"], _verdict(r["status"]), r["measure"]]
+                for r in records if r["chapter"] == chapter]
         out.append(f"**Chapter {{doc}}`/{chapter}`**")
-        out.append(_list_table(["Claim", "Whose", "Statement", "Verdict", "Measured", "Checked in"],
-                               rows, "12 8 34 12 20 14"))
+        out.append(_list_table(["Claim (whose; where)", "Statement", "Verdict", "Measured"], rows, "22 40 13 25"))
     return "\n\n".join(out)
 
 
@@ -180,12 +190,10 @@ def render_errata(records: list[dict]) -> str:
     if not bad:
         return (f"No erratum: every one of the {len(records)} claims recorded so far holds "
                 f"(see the {{doc}}`reproduction report </reproduction>`).")
-    rows = [[f"`{r['id']}`", SOURCE_TEXT.get(r["source"], r["source"]), r["statement"], r["correction"], r["measure"],
-             _where(r)] for r in bad]
+    rows = [[[*_claim_cell(r), _verdict(r["status"])], r["statement"], r["correction"], r["measure"]] for r in bad]
     return "\n\n".join([
         f"{len(bad)} of the {len(records)} claims recorded so far are wrong or imprecise as stated.",
-        _list_table(["Claim", "Whose", "As stated", "Correct statement", "Evidence", "Checked in"],
-                    rows, "10 8 27 27 14 14"),
+        _list_table(["Claim (whose; where)", "As stated", "Correct statement", "Evidence"], rows, "20 27 33 20"),
     ])
 
 
