@@ -483,9 +483,13 @@ class _Links(html.parser.HTMLParser):
         super().__init__(convert_charrefs=True)
         self.ids: set[str] = set()
         self.refs: list[tuple[str, str, str]] = []  # (tag, attribute, value)
+        self.script_urls: list[str] = []  # addresses named by inline executable scripts
+        self._in_script = False
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        if tag == "script":
+            self._in_script = (a.get("type") or "text/javascript") in ("text/javascript", "module")
         for key in ("id", "name") if tag != "meta" else ("id",):
             if a.get(key):
                 self.ids.add(a[key])
@@ -496,6 +500,14 @@ class _Links(html.parser.HTMLParser):
             target = (a.get("content") or "").partition("url=")[2]
             if target:
                 self.refs.append((tag, "refresh", target))
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.script_urls += re.findall(r"(?:https?:|wss?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s\"'`]*", data)
 
 
 def test_local_links_and_anchors_resolve_and_nothing_loads_from_another_host(built_book):
@@ -525,6 +537,7 @@ def test_local_links_and_anchors_resolve_and_nothing_loads_from_another_host(bui
                 rel = (Path(rel) / "index.html").as_posix()
             if u.fragment and rel in parsed and urllib.parse.unquote(u.fragment) not in parsed[rel].ids:
                 broken.append(f"{page}: {value!r} -> no id {u.fragment!r} in {rel}")
+    external += [f"{page}: inline script names {u}" for page, p in parsed.items() for u in p.script_urls]
     assert not external, "resources loaded from another host:\n" + "\n".join(external)
     assert not broken, "broken local links:\n" + "\n".join(broken)
     assert parsed["index.html"].refs and any(a == "refresh" and v == "intro.html" for _, a, v in parsed["index.html"].refs)
