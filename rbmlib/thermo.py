@@ -565,6 +565,13 @@ def run_protocol(protocol: Protocol, n_chains: int, *, beta: float = 1.0, seed: 
     Returns
     -------
     ProtocolRun
+
+    Notes
+    -----
+    Energies are those of :class:`rbmlib.sampling.Chains`: fields in the model's
+    dtype, sums in float64. For a float32 model they carry float32 round-off
+    (~1e-7 relative), and the first law then holds to that precision; cast the
+    models to float64 (``rbm.astype(np.float64)``) for bookkeeping exact to ~1e-13.
     """
     from .sampling import Chains  # local import: sampling imports numba kernels
 

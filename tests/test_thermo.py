@@ -154,6 +154,17 @@ def test_first_law_visible_space_and_larger_model():
     np.testing.assert_allclose(r.initial_energy, A.free_energy(v0), rtol=1e-12, atol=1e-12)
 
 
+def test_first_law_float32_model_to_float32_precision():
+    A, B = (rbmlib.RBM.random(40, 6, scale=0.3, seed=s, dtype=np.float32) for s in (1, 2))
+    P = Protocol.linear(A, B, 5)
+    r = thermo.run_protocol(P, 1000, seed=1)
+    scale = max(1.0, np.max(np.abs(r.initial_energy)), np.max(np.abs(r.final_energy)))
+    # fields are float32 (eps 1.2e-7); Delta E is evaluated by a different summation than the increments
+    assert r.first_law_violation <= 64 * np.finfo(np.float32).eps * scale * (P.n_steps + 1)
+    r64 = thermo.run_protocol(Protocol([m.astype(np.float64) for m in P.models]), 1000, seed=1)
+    assert r64.first_law_violation <= 1e-12 * scale * (P.n_steps + 1)
+
+
 def test_run_protocol_zero_sweeps_is_instant_switch():
     A, B = _pair()
     r = thermo.run_protocol(Protocol.linear(A, B, 5), 2000, seed=3, n_sweeps_per_step=0)
