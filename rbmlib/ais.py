@@ -159,6 +159,41 @@ def _draw_visible(y, beta, aA, s, words, r, v):
         v[i] = _bernoulli(beta * y[i] + c * aA[i], r[i])
 
 
+#: Fields are recomputed from scratch at least every ``_REFRESH`` steps (between
+#: refreshes they are updated by the rows of the flipped units).
+_REFRESH = 128
+
+
+@nb.njit(cache=True, inline="always")
+def _update_field(rows, bias, new, old, idx, field, full):
+    """Bring ``field = bias + sum_{i: new_i = 1} rows[i]`` up to date after ``old -> new``.
+
+    If fewer units flipped than are on (and not ``full``), add/subtract the rows
+    of the flipped units in increasing ``i``; otherwise recompute from scratch
+    with ``kernels._field``. Deterministic: the choice depends on the states only.
+    """
+    if not full:
+        n = new.shape[0]
+        k = 0
+        n_on = 0
+        for i in range(n):
+            idx[k] = i
+            k += np.int64(new[i] != old[i])
+            n_on += np.int64(new[i])
+        if k < n_on:
+            nf = field.shape[0]
+            for m in range(k):
+                row = rows[idx[m]]
+                if new[idx[m]]:
+                    for j in range(nf):
+                        field[j] += row[j]
+                else:
+                    for j in range(nf):
+                        field[j] -= row[j]
+            return
+    _field(rows, bias, new, idx, field)
+
+
 @nb.njit(cache=True, inline="always")
 def _active_sum(d, v):
     acc = 0.0
@@ -184,7 +219,9 @@ def _forward_kernel(W, WT, b, aA, aB, dA, betas, S, logw):
         x = np.empty(nh)
         y = np.empty(nv)
         v = np.empty(nv, dtype=np.uint8)
-        h = np.empty(nh, dtype=np.uint8)
+        h = np.zeros(nh, dtype=np.uint8)
+        v_old = np.empty(nv, dtype=np.uint8)
+        h_old = np.empty(nh, dtype=np.uint8)
         r = np.empty(n_max)
         words = np.empty(n_max + N_LANES, dtype=np.uint64)
         e1 = np.empty(nh)
@@ -201,12 +238,15 @@ def _forward_kernel(W, WT, b, aA, aB, dA, betas, S, logw):
             b0 = betas[k - 1]
             b1 = betas[k]
             sweep = k < K
+            full = (k - 1) % _REFRESH == 0
+            h_old[:] = h
             # log f_k(v) - log f_{k-1}(v); h ~ p_k(h|v) drawn from the same exp(-|b1 x|)
             lw += (b1 - b0) * _active_sum(dA, v) + _hidden_step(x, b0, b1, s, words, r, h, sweep, e1, q)
             if sweep:
-                _field(WT, aB, h, idx, y)
+                _update_field(WT, aB, h, h_old, idx, y, full)
+                v_old[:] = v
                 _draw_visible(y, b1, aA, s, words, r, v)
-                _field(W, b, v, idx, x)
+                _update_field(W, b, v, v_old, idx, x, full)
         logw[c] = lw
 
 
@@ -223,6 +263,8 @@ def _reverse_kernel(W, WT, b, aA, aB, dA, betas, V0, S, logw):
         y = np.empty(nv)
         v = V0[c].copy()
         h = np.empty(nh, dtype=np.uint8)
+        v_old = np.empty(nv, dtype=np.uint8)
+        h_old = np.empty(nh, dtype=np.uint8)
         r = np.empty(n_max)
         words = np.empty(n_max + N_LANES, dtype=np.uint64)
         e1 = np.empty(nh)
@@ -235,10 +277,13 @@ def _reverse_kernel(W, WT, b, aA, aB, dA, betas, V0, S, logw):
         for k in range(K, 0, -1):
             b1 = betas[k]
             b0 = betas[k - 1]
-            _field(WT, aB, h, idx, y)
+            full = (K - k) % _REFRESH == 0
+            _update_field(WT, aB, h, h_old, idx, y, full)
+            v_old[:] = v
             _draw_visible(y, b1, aA, s, words, r, v)
-            _field(W, b, v, idx, x)
+            _update_field(W, b, v, v_old, idx, x, full)
             # log f_{k-1}(v) - log f_k(v); h for the next sweep (at beta_{k-1}) from the same exps
+            h_old[:] = h
             lw += (b0 - b1) * _active_sum(dA, v) + _hidden_step(x, b1, b0, s, words, r, h, k > 1, e1, q)
         logw[c] = lw
 
@@ -865,12 +910,24 @@ def average_log_likelihood(rbm: RBM, data, log_z: float, log_z_std: float = 0.0)
 # =============================================================================
 # exact references (tiny models, by enumeration)
 # =============================================================================
-def exact_samples(rbm: RBM, n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def exact_samples(rbm: RBM, n: int, *, seed: int = 0,
+                  layer_log_weights=None) -> tuple[np.ndarray, np.ndarray]:
     """Exact samples ``(v, h) ~ p(v, h)`` by enumerating the smaller layer.
 
     The marginal of the smaller layer (at most 24 units; ``2**20`` states for a
     784 x 20 model) is computed exactly with :func:`rbmlib.exact.layer_log_weights`,
     ``n`` states are drawn from it and the other layer from its conditional.
+
+    Parameters
+    ----------
+    n : int
+    seed : int
+        ``numpy.random.default_rng(seed)`` draws the states.
+    layer_log_weights : ndarray (2**n_small,), optional
+        ``rbmlib.exact.layer_log_weights(rbm, layer)`` of the smaller layer
+        (``'hidden'`` if ``n_hidden <= n_visible``), if already computed: the
+        enumeration is the expensive part (seconds for 2**20 states), and
+        ``logsumexp`` of these weights is ``log Z``.
 
     Returns
     -------
@@ -887,7 +944,15 @@ def exact_samples(rbm: RBM, n: int, *, seed: int = 0) -> tuple[np.ndarray, np.nd
             f"exact_samples enumerates the smaller layer: at most {_MAX_EXACT_LAYER} units, this model "
             f"is {m.n_visible}x{m.n_hidden}. Use rbmlib.sample for approximate (Gibbs) samples."
         )
-    lw = exact.layer_log_weights(m, layer, 1.0, max_units=_MAX_EXACT_LAYER)
+    if layer_log_weights is None:
+        lw = exact.layer_log_weights(m, layer, 1.0, max_units=_MAX_EXACT_LAYER)
+    else:
+        lw = np.asarray(layer_log_weights, dtype=np.float64)
+        if lw.shape != (2 ** n_small,) or not np.all(np.isfinite(lw)):
+            raise ValueError(
+                f"layer_log_weights must be the finite log weights of the {2 ** n_small} states of the "
+                f"{layer} layer (rbmlib.exact.layer_log_weights(rbm, {layer!r})), got shape {lw.shape}."
+            )
     p = np.exp(lw - lw.max())
     cdf = np.cumsum(p)
     rng = np.random.default_rng(seed)

@@ -284,6 +284,13 @@ def test_exact_samples_chi_square(shape):
     kh = h @ (1 << np.arange(shape[1] - 1, -1, -1))
     obs = np.bincount(kv * P.shape[1] + kh, minlength=P.size)
     assert stats.chisquare(obs, P.ravel() * 50000).pvalue > ALPHA
+    layer = "hidden" if shape[1] <= shape[0] else "visible"
+    lw = exact.layer_log_weights(rbm, layer)
+    v2, h2 = ais.exact_samples(rbm, 50000, seed=2, layer_log_weights=lw)
+    np.testing.assert_array_equal(v2, v)
+    np.testing.assert_array_equal(h2, h)
+    with pytest.raises(ValueError, match="layer_log_weights"):
+        ais.exact_samples(rbm, 5, layer_log_weights=lw[:-1])
 
 
 # ----------------------------------------------------------------------------
