@@ -56,6 +56,9 @@ to the model's dtype) just before the draw.
 No ``fastmath``: reassociation and FMA contraction would make the bits depend
 on the CPU's vector width and instruction set, and notebooks compare printed
 samples across machines. The elementwise loops vectorise without it.
+``error_model="numpy"`` drops the Python division-by-zero check (no denominator
+here can be zero), without which the float64 exp would not vectorise; callers
+of :func:`_bernoulli` / :func:`_exp_neg` in other modules should use it too.
 
 Energies (``record_energy``) reuse the field of the last half-sweep:
 ``E = -h.(v W + b) - a.v`` after an h-update, ``E = -v.(W h + a) - b.h`` after a
@@ -117,19 +120,19 @@ def _bits_to_f64(typingctx, x):
 # ----------------------------------------------------------------------------
 # SplitMix64 and xoshiro256** (4 lanes)
 # ----------------------------------------------------------------------------
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _mix64(z):
     z = (z ^ (z >> _U(30))) * _M1
     z = (z ^ (z >> _U(27))) * _M2
     return z ^ (z >> _U(31))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _rotl(x, k):
     return (x << _U(k)) | (x >> _U(64 - k))
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, error_model="numpy")
 def seed_streams(seed, chain_offset, n_chains):
     """RNG state of chains ``chain_offset .. chain_offset + n_chains - 1``.
 
@@ -153,7 +156,7 @@ def seed_streams(seed, chain_offset, n_chains):
     return S
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _xoshiro_step(s0, s1, s2, s3):
     """One xoshiro256** step: (output, new state)."""
     out = _rotl(s1 * _U(5), 7) * _U(9)
@@ -167,7 +170,7 @@ def _xoshiro_step(s0, s1, s2, s3):
     return out, s0, s1, s2, s3
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _xoshiro_fill(s, out, n_words):
     """Write ``n_words`` (rounded up to a multiple of N_LANES) outputs into ``out``.
 
@@ -292,7 +295,7 @@ def _uniforms_ol(words, r, n):
 # ----------------------------------------------------------------------------
 # half-sweeps
 # ----------------------------------------------------------------------------
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _field(rows, bias, src, idx, field):
     """field = bias + sum of rows[i] over the active units i of src.
 
@@ -324,7 +327,7 @@ def _field(rows, bias, src, idx, field):
         m += 1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _draw(field, beta, s, words, r, dst):
     """dst[j] ~ Bernoulli(sigmoid(beta * field[j])) from the chain's stream s."""
     n = dst.shape[0]
@@ -335,7 +338,7 @@ def _draw(field, beta, s, words, r, dst):
         dst[j] = _bernoulli(beta * field[j], r[j])
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _dot_f64(x, s):
     acc = 0.0
     for j in range(x.shape[0]):
@@ -344,7 +347,7 @@ def _dot_f64(x, s):
     return acc
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, error_model="numpy")
 def run_chains(W, WT, a, b, V, H, S, betas, beta_chain, order, E, record):
     """Run every chain for ``len(betas)`` sweeps, in place.
 
@@ -403,7 +406,7 @@ def run_chains(W, WT, a, b, V, H, S, betas, beta_chain, order, E, record):
                         E[c, t] = -_dot_f64(fv, v) - _dot_f64(b, h)
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, error_model="numpy")
 def init_states(S, V, H, random_v, random_h):
     """Draw each unit of V (if random_v) and of H (if random_h) on with probability 1/2.
 
@@ -427,7 +430,7 @@ def init_states(S, V, H, random_v, random_h):
                     H[c, j] = np.uint8((words[j >> 6] >> _U(j & 63)) & _U(1))
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, error_model="numpy")
 def chain_energies(W, a, b, V, H):
     """E(v, h) of every chain, float64 (n_chains,); field v W + b in the model dtype."""
     n_chains, nv = V.shape
