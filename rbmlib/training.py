@@ -478,11 +478,21 @@ def init_model(n_visible: int, n_hidden: int, data=None, *, scale: float = 0.01,
 # ----------------------------------------------------------------------------
 # provenance and checkpoints
 # ----------------------------------------------------------------------------
+_SOURCES = ("training.py", "sampling.py", "kernels.py", "model.py", "_validation.py", "datasets.py")
+
+
 def _code_version() -> dict:
     from . import __version__
 
     out = {"rbmlib": __version__, "numpy": np.__version__, "numba": nb.__version__}
-    root = Path(__file__).resolve().parents[1]
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for name in _SOURCES:
+        h.update(name.encode())
+        h.update((here / name).read_bytes())
+    out["source_sha256"] = h.hexdigest()  # of the files below, which alone determine a training run's result
+    out["source_files"] = list(_SOURCES)
+    root = here.parent
     if (root / ".git").exists():
         try:
             rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
