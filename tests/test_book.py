@@ -372,6 +372,9 @@ _REPORT_JS = """
     text: clone.textContent,
     height: Math.ceil(document.documentElement.scrollHeight),
     overflowX: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    // display formulas wider than the column (readable only by scrolling them): reported, not failed
+    wideFormulas: [...document.querySelectorAll('div.math mjx-container')].filter(e => e.scrollWidth > e.clientWidth + 1)
+                    .map(e => (e.querySelector('mjx-assistive-mml') || e).textContent.slice(0, 80)),
   };
 })()
 """
@@ -441,7 +444,7 @@ def test_every_page_renders_offline_in_a_browser(chromium, built_book, server, b
             problems.append(f"{report['math']} formulas but no MathJax output")
         problems = list(dict.fromkeys(problems))  # each problem once, in order
         summary[page] = {"images": len(report["images"]), "formulas": report["math"],
-                         "typeset": report["mjx"], "problems": problems}
+                         "typeset": report["mjx"], "wide_formulas": report["wideFormulas"], "problems": problems}
         failures += [f"{page}: {p}" for p in problems]
         if page in SCREENSHOTS:
             name = SCREENSHOTS[page]
