@@ -62,6 +62,8 @@ __all__ = [
     "xft_chi2",
     "homogeneity_test",
     "binning_bias",
+    "analyse",
+    "plot_log_ratio",
     "add_cli",
 ]
 
@@ -427,7 +429,8 @@ class XFTResult:
     sums : dict
         Exact fixed-point sums (Python ints, unit ``2**-20`` resp. ``2**-40``):
         ``'E0'``, ``'E0sq'`` (start energies) and ``'Q'``, ``'Qsq'`` with shape
-        (n_orders, n_beta2) as nested lists.
+        (n_orders, n_beta2) as nested lists; ``'D'``, ``'Dsq'``: the same for the paired
+        difference ``Q_order - Q_orders[0]`` of one chain (zero for the first order).
     trace : ndarray of object (Python int), shape (n_equil // trace_every,)
         Fixed-point sum of the energies after sweeps ``trace_every, 2 trace_every, ...``
         of the equilibration (for the equilibration diagnostic :meth:`energy_trace`).
@@ -500,6 +503,20 @@ class XFTResult:
         s2 = self.sums["Qsq"][o][t] / _FIX ** 2
         mean = s / n
         return mean, math.sqrt(max(s2 / n - mean * mean, 0.0))
+
+    def mean_heat_difference(self, order: str, beta2: float) -> tuple[float, float]:
+        """Paired estimate of ``<Q>_order - <Q>_orders[0]`` and its standard error (energy units).
+
+        Every chain makes both quench sweeps from the same equilibrated state, so the
+        per-chain difference has a much smaller variance than either heat.
+        """
+        o, t = self._index(order, beta2)
+        if o == 0:
+            raise ValueError(f"order {order!r} is the reference order of this result; pick another one.")
+        n = self.n_done
+        mean = self.sums["D"][o][t] / _FIX / n
+        var = max(self.sums["Dsq"][o][t] / _FIX ** 2 / n - mean * mean, 0.0)
+        return mean, math.sqrt(var / max(n - 1, 1))
 
     def mean_start_energy(self) -> tuple[float, float]:
         """Mean and standard deviation of the energy after equilibration (energy units)."""
@@ -742,8 +759,8 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
     if res is None:
         res = XFTResult(config=config, counts=np.zeros((n_o, n_t, 2, n_bins), np.int64), first_bin=k_min,
                         outside=np.zeros((n_o, n_t, 2, 2), np.int64),
-                        sums={"E0": 0, "E0sq": 0, "Q": [[0] * n_t for _ in range(n_o)],
-                              "Qsq": [[0] * n_t for _ in range(n_o)]},
+                        sums={"E0": 0, "E0sq": 0, **{k: [[0] * n_t for _ in range(n_o)]
+                                                      for k in ("Q", "Qsq", "D", "Dsq")}},
                         trace=[0] * n_trace, n_done=0,
                         meta={"wall_time_s": 0.0, "sessions": []})
     if res.n_done >= n_chains:
@@ -781,6 +798,7 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
             res.sums["E0"] += s
             res.sums["E0sq"] += s2
             parity = ((start + np.arange(n)) % 2).astype(np.int64)
+            Q_first = [None] * n_t
             for io, o in enumerate(orders):
                 for it, b2 in enumerate(beta2s):
                     c = chains.copy()
@@ -791,6 +809,12 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
                     s, s2 = _fixed_sums(Q)
                     res.sums["Q"][io][it] += s
                     res.sums["Qsq"][io][it] += s2
+                    if io == 0:
+                        Q_first[it] = Q
+                    else:
+                        s, s2 = _fixed_sums(Q - Q_first[it])
+                        res.sums["D"][io][it] += s
+                        res.sums["Dsq"][io][it] += s2
             res.n_done = start + n
             res.meta["wall_time_s"] = float(res.meta["wall_time_s"] + (time.perf_counter() - t0))
             session["chains_at_end"] = res.n_done
@@ -847,21 +871,31 @@ def coarse_counts(fine: np.ndarray, first_bin: int, fine_width: float, width: fl
 
 
 def log_ratio_table(fine: np.ndarray, first_bin: int, fine_width: float, width: float, beta_diff: float, *,
-                    min_expected: float = 20.0) -> dict:
-    """Mirrored-bin table for the XFT: ``log(n(Q) / n(-Q))`` with Poisson error bars.
+                    reverse: np.ndarray | None = None, min_expected: float = 20.0) -> dict:
+    """Mirrored-bin table for the XFT: ``log(n(Q) / n_R(-Q))`` with Poisson error bars.
 
-    For every coarse bin ``B = [j w, (j+1) w)`` with ``j >= 0`` and its mirror ``-B``:
-    ``n_plus = n(B)``, ``n_minus = n(-B)``, ``N = n_plus + n_minus``. A pair is used when
-    the *theory* expects at least ``min_expected`` counts on the rarer side,
-    ``N min(pi, 1 - pi) >= min_expected`` with ``pi = 1 / (1 + exp(-beta_diff q))``,
-    ``q = (j + 1/2) w``. The selection depends on ``N`` only, never on how ``N``
-    splits between the two sides, so it does not bias the ratio.
+    One histogram (``reverse=None``, the XFT as usually stated): for every coarse bin
+    ``B = [j w, (j+1) w)`` with ``j >= 0`` and its mirror ``-B``, ``n_plus = n(B)`` and
+    ``n_minus = n(-B)``, and the theory is ``log(n_plus / n_minus) = beta_diff q``.
+
+    Two histograms (``reverse`` = fine counts of the reverse process on the same grid,
+    an independent sample): for *every* coarse bin ``B`` (both signs of ``j``),
+    ``n_plus = n(B)``, ``n_minus = n_R(-B)``; the theory is
+    ``log(n_plus / n_minus) = beta_diff q + log(N / N_R)`` (sample sizes), and
+    ``y`` is reported with that offset removed.
+
+    ``q = (j + 1/2) w`` is the bin centre. A pair is used when the *theory* expects at
+    least ``min_expected`` counts on its rarer side: ``N_B min(pi, 1 - pi) >= min_expected``
+    with ``N_B = n_plus + n_minus`` and ``pi = 1 / (1 + exp(-(beta_diff q + offset)))``,
+    the probability of the + side. The selection depends on ``N_B`` only, never on how
+    ``N_B`` splits between the two sides, so it does not bias the ratio.
 
     Returns
     -------
     dict of arrays (one entry per used pair): ``q`` (bin centre), ``n_plus``,
-    ``n_minus``, ``y = log(n_plus / n_minus)``, ``sigma = sqrt(1/n_plus + 1/n_minus)``
-    (Poisson), ``pi`` (theory probability of the + side); and ``width``, ``beta_diff``.
+    ``n_minus``, ``y = log(n_plus / n_minus) - offset``,
+    ``sigma = sqrt(1/n_plus + 1/n_minus)`` (Poisson), ``pi`` (theory);
+    scalars ``width``, ``beta_diff``, ``offset``.
 
     Raises
     ------
@@ -870,22 +904,34 @@ def log_ratio_table(fine: np.ndarray, first_bin: int, fine_width: float, width: 
         bins or a larger ``min_expected``.
     """
     j, c = coarse_counts(fine, first_bin, fine_width, width)
-    J = j.size // 2
-    pos = c[J:]                      # j = 0 .. J-1
-    neg = c[:J][::-1]                # j = -1 .. -J  (mirrors of 0 .. J-1)
-    q = (np.arange(J) + 0.5) * width
+    if reverse is None:
+        J = j.size // 2
+        pos = c[J:]                      # j = 0 .. J-1
+        neg = c[:J][::-1]                # j = -1 .. -J  (mirrors of 0 .. J-1)
+        q = (np.arange(J) + 0.5) * width
+        offset = 0.0
+    else:
+        if np.shape(reverse) != np.shape(fine):
+            raise ValueError(f"fine and reverse must be histograms on the same grid (same shape), got "
+                             f"{np.shape(fine)} and {np.shape(reverse)}.")
+        jr, cr = coarse_counts(reverse, first_bin, fine_width, width)
+        if not np.array_equal(j, jr):
+            raise ValueError("fine and reverse must be histograms on the same grid (same shape).")
+        pos, neg = c, cr[::-1]           # bin j and the mirror -j-1 of the reverse histogram
+        q = (j + 0.5) * width
+        offset = math.log(c.sum() / cr.sum())
     N = pos + neg
-    pi = 1.0 / (1.0 + np.exp(-beta_diff * q))
+    pi = 1.0 / (1.0 + np.exp(-(beta_diff * q + offset)))
     keep = N * np.minimum(pi, 1.0 - pi) >= min_expected
     n_plus, n_minus = pos[keep], neg[keep]
     if np.any(n_plus == 0) or np.any(n_minus == 0):
         bad = float(q[keep][(n_plus == 0) | (n_minus == 0)][0])
-        raise ValueError(f"mirrored bin pair at |Q| = {bad} has an empty side; use wider bins or a larger "
+        raise ValueError(f"mirrored bin pair at Q = {bad} has an empty side; use wider bins or a larger "
                          f"min_expected (now {min_expected}).")
-    y = np.log(n_plus / n_minus)
+    y = np.log(n_plus / n_minus) - offset
     sigma = np.sqrt(1.0 / n_plus + 1.0 / n_minus)
     return {"q": q[keep], "n_plus": n_plus, "n_minus": n_minus, "y": y, "sigma": sigma, "pi": pi[keep],
-            "width": float(width), "beta_diff": float(beta_diff)}
+            "width": float(width), "beta_diff": float(beta_diff), "offset": float(offset)}
 
 
 def fit_slope(q, y, sigma) -> dict:
@@ -913,12 +959,12 @@ def fit_slope(q, y, sigma) -> dict:
             "p_value": float(stats.chi2.sf(chi2, dof))}
 
 
-def xft_chi2(table: dict, beta_diff: float | None = None) -> dict:
+def xft_chi2(table: dict) -> dict:
     """Goodness of fit of the XFT line, no free parameter: Pearson chi-square of the mirrored pairs.
 
-    Conditional on ``N = n_plus + n_minus``, the theorem says ``n_plus ~ Binomial(N, pi)``
-    with ``pi = 1 / (1 + exp(-beta_diff q))`` (up to the binning bias, see
-    :func:`binning_bias`). The statistic ``sum (n_plus - N pi)^2 / (N pi (1 - pi))`` is
+    Conditional on ``N_B = n_plus + n_minus``, the theorem says ``n_plus ~ Binomial(N_B, pi)``
+    with the table's theory probability ``pi`` (up to the binning bias, see
+    :func:`binning_bias`). The statistic ``sum (n_plus - N_B pi)^2 / (N_B pi (1 - pi))`` is
     chi-square with one degree of freedom per pair. Also returned: the same test
     on the log ratios, ``sum ((y - beta_diff q) / sigma)^2``.
 
@@ -927,13 +973,12 @@ def xft_chi2(table: dict, beta_diff: float | None = None) -> dict:
     dict: ``chi2``, ``dof``, ``p_value`` (binomial Pearson), ``chi2_log``, ``p_value_log``.
     """
     from scipy import stats
-    c = table["beta_diff"] if beta_diff is None else float(beta_diff)
     q = np.asarray(table["q"], np.float64)
     n_plus = np.asarray(table["n_plus"], np.float64)
     N = n_plus + np.asarray(table["n_minus"], np.float64)
-    pi = 1.0 / (1.0 + np.exp(-c * q))
+    pi = np.asarray(table["pi"], np.float64)
     chi2 = float(np.sum((n_plus - N * pi) ** 2 / (N * pi * (1.0 - pi))))
-    chi2_log = float(np.sum(((table["y"] - c * q) / table["sigma"]) ** 2))
+    chi2_log = float(np.sum(((table["y"] - table["beta_diff"] * q) / table["sigma"]) ** 2))
     dof = int(q.size)
     return {"chi2": chi2, "dof": dof, "p_value": float(stats.chi2.sf(chi2, dof)),
             "chi2_log": chi2_log, "p_value_log": float(stats.chi2.sf(chi2_log, dof))}
@@ -967,6 +1012,84 @@ def binning_bias(fine: np.ndarray, first_bin: int, fine_width: float, width: flo
         mx = vals.max()
         out[i] = mx + math.log(np.sum(wts * np.exp(vals - mx)) / wts.sum()) - beta_diff * qc
     return out
+
+
+def analyse(result: "XFTResult", order: str, beta2: float, width: float, *, reverse_order: str | None = None,
+            min_expected: float = 20.0) -> dict:
+    """XFT analysis of one histogram of an :class:`XFTResult` at coarse bin ``width``.
+
+    ``reverse_order=None``: the one-histogram XFT for ``order`` (all chains).
+    ``reverse_order='vh'`` (say): the paired statement ``P_order(Q) / P_reverse(-Q)``, with
+    the forward histogram from the even chains and the reverse one from the odd
+    chains, two independent samples.
+
+    Returns
+    -------
+    dict: ``table`` (:func:`log_ratio_table`), ``fit`` (:func:`fit_slope`), ``gof``
+    (:func:`xft_chi2`), ``bias`` (:func:`binning_bias` at the table's bins, one-histogram
+    case only, else None), ``beta_diff``, ``order``, ``reverse_order``, ``beta2``,
+    ``n`` (chains in the forward histogram).
+    """
+    if not isinstance(result, XFTResult):
+        raise TypeError(f"result must be an XFTResult, got {type(result).__name__}.")
+    c = result.beta1 - float(beta2)
+    for o in (order,) if reverse_order is None else (order, reverse_order):
+        if result.n_outside(o, beta2):
+            raise ValueError(f"{result.n_outside(o, beta2)} heat values of order {o!r} at beta2 = {beta2} fell "
+                             "outside the histogram range; rerun with a larger q_max.")
+    if reverse_order is None:
+        fine, rev = result.fine_counts(order, beta2), None
+    else:
+        fine, rev = result.fine_counts(order, beta2, 0), result.fine_counts(reverse_order, beta2, 1)
+    table = log_ratio_table(fine, result.first_bin, result.bin_width, width, c, reverse=rev,
+                            min_expected=min_expected)
+    bias = None if rev is not None else binning_bias(fine, result.first_bin, result.bin_width, width, c,
+                                                      table["q"])
+    return {"table": table, "fit": fit_slope(table["q"], table["y"], table["sigma"]), "gof": xft_chi2(table),
+            "bias": bias, "beta_diff": c, "order": order, "reverse_order": reverse_order, "beta2": float(beta2),
+            "n": int(fine.sum())}
+
+
+def plot_log_ratio(analyses, *, labels=None, axes=None, colors=None, markers=None, theory=True):
+    """The XFT figure: ``log P(Q)/P(-Q)`` with error bars and the theory line, residuals below.
+
+    Parameters
+    ----------
+    analyses : list of dict
+        Outputs of :func:`analyse`, drawn in order.
+    labels : list of str, optional
+    axes : (ax_top, ax_bottom), optional
+        Where to draw; by default a new figure with two stacked axes (3:1).
+    theory : bool
+        Draw each analysis' theory line ``beta_diff * Q``.
+
+    Returns
+    -------
+    (ax_top, ax_bottom)
+    """
+    import matplotlib.pyplot as plt
+    if axes is None:
+        fig, axes = plt.subplots(2, 1, figsize=(7, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax, axr = axes
+    for i, a in enumerate(analyses):
+        t = a["table"]
+        col = colors[i] if colors else f"C{i}"
+        mk = markers[i] if markers else "o"
+        lab = labels[i] if labels else None
+        ax.errorbar(t["q"], t["y"], yerr=t["sigma"], fmt=mk, ms=3, color=col, lw=0.8, capsize=0, label=lab)
+        if theory:
+            qq = np.array([min(0.0, t["q"].min()), t["q"].max()])
+            ax.plot(qq, a["beta_diff"] * qq, "-", color=col, lw=1, alpha=0.7)
+        axr.errorbar(t["q"], (t["y"] - a["beta_diff"] * t["q"]) / t["sigma"], fmt=mk, ms=3, color=col, lw=0)
+    axr.axhline(0, color="k", lw=0.8)
+    for k in (-3, 3):
+        axr.axhline(k, color="k", lw=0.5, ls=":")
+    ax.set_ylabel(r"$\log\,P(Q)\,/\,P(-Q)$")
+    axr.set_ylabel("residual / error")
+    axr.set_xlabel(r"heat $Q = \Delta E$")
+    if labels:
+        ax.legend(fontsize=8)
+    return ax, axr
 
 
 def homogeneity_test(counts_a, counts_b, *, min_expected: float = 5.0) -> dict:
@@ -1028,7 +1151,7 @@ def _load_model(spec: str) -> RBM:
     try:
         from . import models
     except ImportError:
-        raise SystemExit(f"--model {spec!r} is not a file and rbmlib.models (reference models) is not "
+        raise ValueError(f"--model {spec!r} is not a file and rbmlib.models (reference models) is not "
                          "available; pass the path of a model saved with RBM.save().") from None
     return models.load_reference(spec)
 
@@ -1066,11 +1189,10 @@ def _add_arguments(p):
 
 
 def _cli_run(args) -> int:
-    import sys
     rbm = _load_model(args.model)
     for t in [args.t1, *args.t2]:
         if not (math.isfinite(t) and t > 0):
-            raise SystemExit(f"temperatures must be > 0, got {t}.")
+            raise ValueError(f"temperatures must be finite and > 0, got {t}.")
     beta2s = [1.0 / t for t in args.t2]
     res = run_xft(rbm, args.chains, beta1=1.0 / args.t1, beta2s=beta2s, n_equil=args.sweeps, seed=args.seed,
                   order=tuple(args.order), shard_size=args.shard_size, checkpoint_dir=args.checkpoint_dir,
@@ -1078,8 +1200,10 @@ def _cli_run(args) -> int:
                   max_shards=args.max_shards)
     res.meta["model"] = args.model
     res.meta["temperatures"] = {"t1": args.t1, "t2": list(args.t2)}
-    res.meta["command"] = "python -m rbmlib " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["xft"] else \
-        "python -m rbmlib xft " + " ".join(sys.argv[1:])
+    res.meta["command"] = (f"python -m rbmlib xft --model {args.model} --chains {args.chains} --sweeps {args.sweeps} "
+                           f"--t1 {args.t1:g} --t2 {' '.join(f'{t:g}' for t in args.t2)} --order {' '.join(args.order)} "
+                           f"--seed {args.seed} --shard-size {args.shard_size} --bin-width {args.bin_width:g} "
+                           f"--q-max {args.q_max:g} --out {args.out} --checkpoint-dir {args.checkpoint_dir}")
     done = f"{res.n_done:,} of {args.chains:,} chains"
     if res.complete or args.write_partial:
         res.save(args.out)

@@ -164,6 +164,17 @@ def test_run_xft_bit_identical_under_sharding_and_resume(tmp_path):
     resumed = xft.run_xft(rbm, 700, shard_size=64, checkpoint_dir=tmp_path, **RUN)
     assert _same(one, resumed)
     assert [s["chains_at_start"] for s in resumed.meta["sessions"]] == [0, 500]
+    # analysis and figure on a sampled result
+    an = xft.analyse(one, "hv", 1.25, 0.5, min_expected=5)
+    assert an["n"] == 700 and an["bias"].shape == an["table"]["q"].shape
+    pa = xft.analyse(one, "hv", 1.25, 0.5, reverse_order="vh", min_expected=5)
+    assert pa["n"] == 350 and pa["bias"] is None
+    import matplotlib
+    matplotlib.use("Agg")
+    ax, axr = xft.plot_log_ratio([an, pa], labels=["hv", "hv/vh"])
+    assert len(ax.lines) >= 2
+    with pytest.raises(TypeError, match="XFTResult"):
+        xft.analyse({}, "hv", 1.25, 0.5)
     # a finished checkpoint is returned without recomputation
     again = xft.run_xft(rbm, 700, shard_size=64, checkpoint_dir=tmp_path, **RUN)
     assert _same(one, again) and len(again.meta["sessions"]) == 2
@@ -171,6 +182,11 @@ def test_run_xft_bit_identical_under_sharding_and_resume(tmp_path):
     path = resumed.save(tmp_path / "res.npz")
     back = xft.XFTResult.load(path)
     assert _same(one, back) and back.config == one.config and back.meta["code_version"]
+    # paired heat difference (exact fixed-point sums) agrees with the difference of the means
+    d, se = back.mean_heat_difference("vh", 0.8)
+    assert abs(d - (back.mean_heat("vh", 0.8)[0] - back.mean_heat("hv", 0.8)[0])) < 1e-5 and se > 0
+    with pytest.raises(ValueError, match="reference order"):
+        back.mean_heat_difference("hv", 0.8)
     # the two parities partition the ensemble
     f = back.fine_counts("hv", 0.8)
     assert np.array_equal(f, back.fine_counts("hv", 0.8, 0) + back.fine_counts("hv", 0.8, 1))
@@ -230,8 +246,21 @@ def test_analysis_on_synthetic_counts():
     # homogeneity: identical histograms give chi2 = 0, p = 1
     h = xft.homogeneity_test(cc, cc)
     assert h["chi2"] == 0 and h["p_value"] == 1.0 and h["dof"] == h["n_bins"] - 1
-    g = xft.xft_chi2(tab, c)
+    g = xft.xft_chi2(tab)
     assert g["dof"] == tab["q"].size and g["chi2"] < 1e-3
+    # two histograms: P_F(q) ~ exp(c q / 2) h(q), h even, satisfies the integral constraint <exp(-cQ)> = 1,
+    # and its reverse P_R(x) = exp(c x) P_F(-x) is normalised; the reverse sample is twice as large
+    pf = np.exp(c * centers / 2 - centers ** 2 / 4) * (1 + 0.3 * centers ** 2)
+    pf /= pf.sum()
+    fwd = np.round(1e9 * pf).astype(np.int64)
+    rev = np.round(2e9 * np.exp(c * centers) * pf[::-1])
+    tab2 = xft.log_ratio_table(fwd, -16, fw, fw, c, reverse=rev.astype(np.int64), min_expected=10)
+    assert abs(tab2["offset"] - np.log(0.5)) < 1e-6
+    assert tab2["q"].min() < 0 < tab2["q"].max()              # both signs of Q are pairs now
+    np.testing.assert_allclose(tab2["y"], c * tab2["q"], atol=1e-5)
+    assert xft.xft_chi2(tab2)["chi2"] < 1e-3
+    with pytest.raises(ValueError, match="same grid"):
+        xft.log_ratio_table(fwd, -16, fw, fw, c, reverse=rev[:-2].astype(np.int64))
 
 
 def test_log_ratio_table_refuses_empty_side():
