@@ -42,7 +42,7 @@ _COMMON = dict(dataset="embedded", split="train", method="pcd", k=1, batch_size=
 #: Training recipes of the reference models (the defaults of ``rbmlib train --preset NAME``).
 RECIPES = {
     "mnist-784x500": dict(_COMMON, n_hidden=500, epochs=40, learning_rate=0.02, momentum=0.5),
-    "mnist-784x20": dict(_COMMON, n_hidden=20, epochs=40, learning_rate=0.05, momentum=0.5),
+    "mnist-784x20": dict(_COMMON, n_hidden=20, epochs=40, learning_rate=0.1, momentum=0.5),
 }
 
 

@@ -180,3 +180,63 @@ def test_registration_of_other_modules(capsys, monkeypatch):
 def test_traceback_flag_reraises(tmp_path, capsys):
     with pytest.raises(ValueError, match="epochs"):
         cli.main(["--traceback", *SMALL, "--epochs", "0", "--out", str(tmp_path / "x.npz")])
+
+
+# ----------------------------------------------------------------------------- reference models
+@pytest.fixture
+def tiny_references(tmp_path, monkeypatch):
+    from rbmlib import models
+
+    recipe = dict(models.RECIPES["mnist-784x20"], n_hidden=3, epochs=1)
+    monkeypatch.setattr(models, "RECIPES", {"tiny-784x3": recipe})
+    monkeypatch.setattr(models, "reference_path", lambda name: tmp_path / "pkg" / f"{name}.npz")
+    monkeypatch.setenv(ds.DATA_DIR_ENV, str(tmp_path / "cache"))
+    return models, recipe, tmp_path
+
+
+def test_load_reference_trains_caches_and_checks_recipe(tiny_references, capsys):
+    models, recipe, tmp_path = tiny_references
+    with pytest.raises(FileNotFoundError, match="rbmlib models train tiny-784x3"):
+        models.load_reference("tiny-784x3", train_if_missing=False)
+    rbm = models.load_reference("tiny-784x3", progress=False)  # trains (seconds) and caches
+    cached = tmp_path / "cache" / "models" / "tiny-784x3.npz"
+    assert cached.exists() and "training it from its recipe" in capsys.readouterr().err
+    assert rbm.metadata["recipe"] == recipe and rbm.metadata["reference"] == "tiny-784x3"
+    assert rbm.metadata["evaluation"]["log_z_method"] == "exact enumeration"
+    assert models.load_reference("tiny-784x3", train_if_missing=False) == rbm
+    # the same recipe trained again gives the same parameters (deterministic training)
+    assert models.train_recipe(recipe, progress=False) == rbm
+    # a file trained with another recipe is refused
+    models.RECIPES["tiny-784x3"] = dict(recipe, seed=1)
+    with pytest.raises(ValueError, match="different recipe"):
+        models.load_reference("tiny-784x3")
+    with pytest.raises(ValueError, match="Unknown reference model"):
+        models.load_reference("mnist-784x7")
+
+
+@pytest.mark.parametrize("name", ["mnist-784x20", "mnist-784x500"])
+def test_committed_reference_models(name):
+    from rbmlib import models
+
+    path = models.reference_path(name)
+    assert path.exists(), f"{path} is not committed"
+    assert path.stat().st_size < 2_000_000
+    rbm = models.load_reference(name, train_if_missing=False)
+    assert rbm.n_visible == 784 and rbm.n_hidden == models.RECIPES[name]["n_hidden"]
+    meta = rbm.metadata
+    assert meta["data"]["sha256"] == ds.embedded_info()["train_sha256"]
+    for key in ("seed", "learning_rate", "training_seconds", "code", "machine", "data_sha256"):
+        assert key in meta["training"]
+    ev = meta["evaluation"]
+    assert ev["data"] == "embedded/heldout" and 0 < ev["mean_hidden_activity"] < 1
+    X = rbmlib.load_mnist(split="heldout")
+    assert abs(float(rbm.astype(np.float64).p_h_given_v(X).mean()) - ev["mean_hidden_activity"]) < 1e-4
+
+
+def test_reference_784x20_recorded_log_likelihood_is_exact():
+    from rbmlib import exact, models
+
+    rbm = models.load_reference("mnist-784x20", train_if_missing=False).astype(np.float64)
+    X = rbmlib.load_mnist(split="heldout")
+    ll = float(exact.log_likelihood(rbm, X).mean())
+    assert abs(ll - rbm.metadata["evaluation"]["log_likelihood"]) <= 0.0005  # recorded to 3 decimals
