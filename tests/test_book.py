@@ -418,10 +418,15 @@ def _load(cdp: CDP, url: str) -> tuple[dict, list[str]]:
 
 
 def _screenshot(cdp: CDP, path: Path, height: int | None = None) -> None:
-    params = {"format": "png"}
-    if height:
-        params.update(captureBeyondViewport=True, clip={"x": 0, "y": 0, "width": 1280, "height": height, "scale": 1})
-    data = cdp.send("Page.captureScreenshot", **params)["data"]
+    """PNG of the window (1280 x 900), or of the top *height* px of the page laid out in a window that tall."""
+    if height:  # a tall window rather than captureBeyondViewport, which mis-places the theme's layout
+        cdp.send("Emulation.setDeviceMetricsOverride", width=1280, height=height, deviceScaleFactor=1, mobile=False)
+        cdp.pump(0.5)
+    try:
+        data = cdp.send("Page.captureScreenshot", format="png")["data"]
+    finally:
+        if height:
+            cdp.send("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
     path.write_bytes(base64.b64decode(data))
 
 
@@ -449,7 +454,7 @@ def test_every_page_renders_offline_in_a_browser(chromium, built_book, server, b
         if page in SCREENSHOTS:
             name = SCREENSHOTS[page]
             _screenshot(browser, ARTIFACTS / f"{name}.png")
-            _screenshot(browser, ARTIFACTS / f"{name}-full.png", height=min(report["height"], 12000))
+            _screenshot(browser, ARTIFACTS / f"{name}-full.png", height=min(report["height"], 8000))
     (ARTIFACTS / "browser-report.json").write_text(json.dumps(summary, indent=1))
     assert not failures, "\n".join(failures)
     for name in SCREENSHOTS.values():
