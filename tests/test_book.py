@@ -567,3 +567,13 @@ def test_mathjax_is_served_from_the_build(built_book):
     fonts = list((built_book / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
     assert len(fonts) >= 20
     assert (built_book / "_static" / "mathjax" / "input" / "tex" / "extensions" / "ams.js").is_file()
+
+
+def test_bibliography_is_labelled_author_year(built_book):
+    page = (built_book / "bibliography.html").read_text(encoding="utf-8")
+    labels = [html.unescape(re.sub(r"<[^>]+>", "", m)).strip("[]")
+              for m in re.findall(r'<span class="label">(.*?)</span></span>', page)]
+    assert "Salazar 2017" in labels and "Jarzynski & Wójcik 2004" in labels, labels
+    assert all(re.fullmatch(r".+ (\d{4}[a-z]?|n\.d\.)", lab) for lab in labels), labels
+    bib = (ROOT / "references.bib").read_text(encoding="utf-8")
+    assert len(labels) == len(re.findall(r"^@\w+\{", bib, flags=re.M))  # every entry listed (:all:)
