@@ -6,7 +6,7 @@ Loaded by Jupyter Book through ``_config.yml``::
       local_extensions:
         book_report: tools/
 
-It adds three MyST directives and one configuration fix-up.
+It adds three MyST directives and two configuration fix-ups (offline MathJax, no thebe).
 
 ``{claims-report}``
     The reproduction report (``reproduction.md``): every claim record in
