@@ -84,6 +84,9 @@ __all__ = [
     "LearningRun",
     "exact_learning_run",
     "LearningLedger",
+    "equilibrium_states",
+    "plot_learning_runs",
+    "learning_explorer",
     "MAX_VISIBLE_TABLE",
 ]
 
@@ -1074,3 +1077,113 @@ class LearningLedger:
         else:
             e_now = np.asarray(rbm.free_energy(chains.v, self.beta), np.float64)
         return float(np.max(np.abs(e_now - self.energy_start - self.work_per_chain - self.heat_per_chain)))
+
+
+def equilibrium_states(rbm: RBM, n_samples: int, *, log_weights, beta: float = 1.0, seed: int = 0):
+    """Exact, independent samples ``(v, h) ~ p_beta(v, h)`` from precomputed hidden log-weights.
+
+    ``h`` is drawn from the exact hidden marginal given by ``log_weights`` (the
+    ``2**n_hidden`` values of :func:`rbmlib.exact.layer_log_weights` ``(rbm, 'hidden', beta)``,
+    which also give ``log Z`` = their log-sum-exp, so one enumeration serves both),
+    then ``v ~ p_beta(v | h)``. No Markov chain, no burn-in. Use as
+    ``start=(v, h)`` of :func:`rbmlib.thermo.run_protocol`, whose own
+    ``start='equilibrium'`` enumerates again (with the mean energy, which costs more).
+
+    Returns
+    -------
+    v : ndarray of uint8, shape (n_samples, n_visible)
+    h : ndarray of uint8, shape (n_samples, n_hidden)
+    """
+    _check_rbm(rbm)
+    beta = check_beta(beta)
+    n_samples = _check_int(n_samples, "n_samples", 1)
+    lw = np.asarray(log_weights, np.float64)
+    if lw.shape != (2 ** rbm.n_hidden,) or not np.all(np.isfinite(lw)):
+        raise ValueError(f"log_weights must be {2 ** rbm.n_hidden} finite values (exact.layer_log_weights of the "
+                         f"hidden layer), got shape {lw.shape}.")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x45514C]))
+    cdf = np.cumsum(np.exp(lw - lw.max()))
+    k = np.minimum(np.searchsorted(cdf, rng.random(n_samples) * cdf[-1], side="right"), lw.size - 1)
+    H = ((k[:, None] >> np.arange(rbm.n_hidden - 1, -1, -1)[None, :]) & 1).astype(np.uint8)
+    prob = sigmoid(beta * (H @ np.asarray(rbm.W, np.float64).T + np.asarray(rbm.a, np.float64)))
+    V = (rng.random(prob.shape) < prob).astype(np.uint8)
+    return V, H
+
+
+# ----------------------------------------------------------------------------
+# figures and the explorer
+# ----------------------------------------------------------------------------
+def plot_learning_runs(runs, *, labels=None, axes=None):
+    """Three panels over the updates of exact learning runs (:func:`exact_learning_run`).
+
+    1. ``KL(p_D || p_lambda_t)`` (what maximum likelihood minimises);
+    2. the objective ``CD_k(lambda_t)`` of each run's own ``k``;
+    3. the cumulative dissipated work ``beta (sum_s<t W_s - (F_eq(t) - F_eq(0)))`` on the
+       chains (nats); for CD the chains are reset at every update, so it is the sum
+       of the per-update dissipations ``beta (W_t - Delta F_t)``.
+
+    Returns the matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    runs = list(runs)
+    if not runs or not all(isinstance(r, LearningRun) for r in runs):
+        raise TypeError("runs must be a non-empty sequence of LearningRun (from exact_learning_run).")
+    labels = [f"{r.method.upper()}-{r.k}, eta={r.learning_rate:g}" for r in runs] if labels is None else labels
+    if axes is None:
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
+    else:
+        fig = np.ravel(axes)[0].figure
+    ax1, ax2, ax3 = np.ravel(axes)[:3]
+    for r, lab in zip(runs, labels):
+        t = np.arange(r.kl_data.size)
+        (line,) = ax1.plot(t, r.kl_data, label=lab)
+        ax2.plot(t, r.cd_k, color=line.get_color())
+        diss = np.r_[0.0, np.cumsum(r.beta * (r.work - r.delta_F_eq))]
+        ax3.plot(t, diss, color=line.get_color())
+    ax1.set(xlabel="update t", ylabel=r"$KL(p_D\,\|\,p_{\lambda_t})$ (nats)", yscale="log")
+    ax2.set(xlabel="update t", ylabel=r"$CD_k(\lambda_t)$ (nats)", yscale="log")
+    ax3.set(xlabel="update t", ylabel=r"$\beta\,(W - \Delta F_{eq})$, cumulative (nats)")
+    ax3.set_yscale("symlog", linthresh=1e-3)
+    ax1.legend(fontsize=8)
+    return fig
+
+
+def learning_explorer(rbm: RBM, data, *, n_steps: int = 300, beta: float = 1.0):
+    """ipywidgets explorer of exact CD-k / PCD-k learning on a tiny model: sliders for ``k`` and the learning rate.
+
+    Redraws :func:`plot_learning_runs` for CD-k, PCD-k and maximum likelihood at
+    the chosen learning rate. Returns the widget; display it only in a live
+    session (see :func:`rbmlib.plotting.interactive`), since a widget's
+    representation changes between runs and would break ``pytest --nbval``.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    _check_rbm(rbm)
+    _check_tiny(rbm, "learning_explorer")
+    n_steps = _check_int(n_steps, "n_steps", 1)
+    k_slider = widgets.IntSlider(value=1, min=1, max=20, description="k", continuous_update=False)
+    lr_slider = widgets.FloatLogSlider(value=0.3, base=10, min=-2, max=0.5, step=0.05, description="eta",
+                                       continuous_update=False, readout_format=".3g")
+    out = widgets.Output()
+
+    def draw(change=None):
+        with out:
+            out.clear_output(wait=True)
+            runs = []
+            for method in ("cd", "pcd", "ml"):
+                try:
+                    runs.append(exact_learning_run(rbm, data, method=method, k=k_slider.value,
+                                                   learning_rate=lr_slider.value, n_steps=n_steps, beta=beta))
+                except FloatingPointError as exc:
+                    print(f"{method}: {exc}")
+            if runs:
+                fig = plot_learning_runs(runs)
+                plt.show()
+                plt.close(fig)
+
+    k_slider.observe(draw, names="value")
+    lr_slider.observe(draw, names="value")
+    draw()
+    return widgets.VBox([widgets.HBox([k_slider, lr_slider]), out])

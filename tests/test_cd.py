@@ -350,3 +350,19 @@ def test_bad_inputs():
         cd.finite_difference_gradient(rbm, [[0, 1, 1]], step=2.0)
     with pytest.raises(ValueError, match="shape"):
         cd.relax(rbm, np.ones(4) / 4, 2)
+
+
+def test_equilibrium_states_chi_square():
+    """Exact samples from the hidden log-weights follow p(v, h): chi-square test on a 3x2 model (seeded)."""
+    from scipy import stats
+
+    rbm = rbmlib.RBM.random(3, 2, scale=1.0, seed=4)
+    lw = exact.layer_log_weights(rbm, "hidden", 1.0)
+    v, h = cd.equilibrium_states(rbm, 20000, log_weights=lw, seed=1)
+    assert v.shape == (20000, 3) and h.shape == (20000, 2) and v.dtype == np.uint8
+    idx = (v.astype(int) @ [4, 2, 1]) * 4 + h.astype(int) @ [2, 1]
+    observed = np.bincount(idx, minlength=32)
+    expected = exact.joint_distribution(rbm).ravel() * 20000
+    assert stats.chisquare(observed, expected).pvalue > 1e-3
+    with pytest.raises(ValueError, match="log_weights"):
+        cd.equilibrium_states(rbm, 5, log_weights=np.zeros(3))
