@@ -290,6 +290,8 @@ class Chains:
         """
         n_sweeps = _check_int(n_sweeps, "n_sweeps", 0)
         code = _check_order(order)
+        if isinstance(beta, np.ndarray) and beta.ndim == 0:
+            beta = beta.item()
         if isinstance(beta, numbers.Real) and not isinstance(beta, (bool, np.bool_)):
             betas = np.full(n_sweeps, check_beta(beta), dtype=np.float64)
         else:

@@ -84,8 +84,11 @@ def uniform_start(rbm):
 
 def evolve(p, rbm, order, betas):
     """Exact distribution after one sweep of `order` at each beta in betas."""
+    cache = {}
     for beta in betas:
-        p = p @ exact.transition_matrix(rbm, order, beta)
+        if beta not in cache:
+            cache[beta] = exact.transition_matrix(rbm, order, beta)
+        p = p @ cache[beta]
     return p
 
 
@@ -257,7 +260,7 @@ def _exp_neg_grid(y):
     return out
 
 
-_exp_neg_grid_jit = numba.njit(_exp_neg_grid)
+_exp_neg_grid_jit = numba.njit(cache=True)(_exp_neg_grid)
 
 
 @pytest.mark.parametrize("dtype,ulps,ymin", [(np.float32, 2, -87.0), (np.float64, 2, -708.0)])
