@@ -64,6 +64,7 @@ __all__ = [
     "binning_bias",
     "analyse",
     "plot_log_ratio",
+    "exact_gof",
     "add_cli",
 ]
 
@@ -763,7 +764,7 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
                                                       for k in ("Q", "Qsq", "D", "Dsq")}},
                         trace=[0] * n_trace, n_done=0,
                         meta={"wall_time_s": 0.0, "sessions": []})
-    if res.n_done >= n_chains:
+    if res.n_done >= n_chains or max_shards == 0:
         return res
     session = {"started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                "chains_at_start": res.n_done, "shard_size": int(shard_size), **machine()}
@@ -895,13 +896,11 @@ def log_ratio_table(fine: np.ndarray, first_bin: int, fine_width: float, width: 
     dict of arrays (one entry per used pair): ``q`` (bin centre), ``n_plus``,
     ``n_minus``, ``y = log(n_plus / n_minus) - offset``,
     ``sigma = sqrt(1/n_plus + 1/n_minus)`` (Poisson), ``pi`` (theory);
-    scalars ``width``, ``beta_diff``, ``offset``.
+    scalars ``width``, ``beta_diff``, ``offset``, ``n_empty``.
 
-    Raises
-    ------
-    ValueError
-        If a selected pair has an empty side (the log ratio is undefined): use wider
-        bins or a larger ``min_expected``.
+    A selected pair with an empty side (expected only when the data contradict the
+    theory badly) keeps its counts, which the binomial test of :func:`xft_chi2` uses,
+    but has ``y = sigma = nan``; ``n_empty`` counts such pairs.
     """
     j, c = coarse_counts(fine, first_bin, fine_width, width)
     if reverse is None:
@@ -924,14 +923,13 @@ def log_ratio_table(fine: np.ndarray, first_bin: int, fine_width: float, width: 
     pi = 1.0 / (1.0 + np.exp(-(beta_diff * q + offset)))
     keep = N * np.minimum(pi, 1.0 - pi) >= min_expected
     n_plus, n_minus = pos[keep], neg[keep]
-    if np.any(n_plus == 0) or np.any(n_minus == 0):
-        bad = float(q[keep][(n_plus == 0) | (n_minus == 0)][0])
-        raise ValueError(f"mirrored bin pair at Q = {bad} has an empty side; use wider bins or a larger "
-                         f"min_expected (now {min_expected}).")
-    y = np.log(n_plus / n_minus) - offset
-    sigma = np.sqrt(1.0 / n_plus + 1.0 / n_minus)
+    empty = (n_plus == 0) | (n_minus == 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.where(empty, np.nan, np.log(np.maximum(n_plus, 1) / np.maximum(n_minus, 1)) - offset)
+        sigma = np.where(empty, np.nan, np.sqrt(1.0 / np.maximum(n_plus, 1) + 1.0 / np.maximum(n_minus, 1)))
     return {"q": q[keep], "n_plus": n_plus, "n_minus": n_minus, "y": y, "sigma": sigma, "pi": pi[keep],
-            "width": float(width), "beta_diff": float(beta_diff), "offset": float(offset)}
+            "width": float(width), "beta_diff": float(beta_diff), "offset": float(offset),
+            "n_empty": int(empty.sum())}
 
 
 def fit_slope(q, y, sigma) -> dict:
@@ -946,8 +944,13 @@ def fit_slope(q, y, sigma) -> dict:
     """
     from scipy import stats
     q, y, sigma = (np.asarray(x, np.float64) for x in (q, y, sigma))
-    if q.shape != y.shape or q.shape != sigma.shape or q.ndim != 1 or q.size < 2:
-        raise ValueError("q, y, sigma must be 1-D arrays of the same length >= 2.")
+    if q.shape != y.shape or q.shape != sigma.shape or q.ndim != 1:
+        raise ValueError("q, y, sigma must be 1-D arrays of the same length.")
+    ok = ~(np.isnan(y) & np.isnan(sigma))          # pairs with an empty side (see log_ratio_table)
+    q, y, sigma = q[ok], y[ok], sigma[ok]
+    if q.size < 2:
+        raise ValueError("need at least 2 points (pairs of mirrored bins) to fit a slope; use wider bins "
+                         "or more chains.")
     if np.any(~np.isfinite(sigma)) or np.any(sigma <= 0):
         raise ValueError("sigma must be finite and > 0.")
     w = 1.0 / sigma ** 2
@@ -966,11 +969,11 @@ def xft_chi2(table: dict) -> dict:
     with the table's theory probability ``pi`` (up to the binning bias, see
     :func:`binning_bias`). The statistic ``sum (n_plus - N_B pi)^2 / (N_B pi (1 - pi))`` is
     chi-square with one degree of freedom per pair. Also returned: the same test
-    on the log ratios, ``sum ((y - beta_diff q) / sigma)^2``.
+    on the log ratios, ``sum ((y - beta_diff q) / sigma)^2`` (pairs with an empty side left out).
 
     Returns
     -------
-    dict: ``chi2``, ``dof``, ``p_value`` (binomial Pearson), ``chi2_log``, ``p_value_log``.
+    dict: ``chi2``, ``dof``, ``p_value`` (binomial Pearson), ``chi2_log``, ``dof_log``, ``p_value_log``.
     """
     from scipy import stats
     q = np.asarray(table["q"], np.float64)
@@ -978,10 +981,12 @@ def xft_chi2(table: dict) -> dict:
     N = n_plus + np.asarray(table["n_minus"], np.float64)
     pi = np.asarray(table["pi"], np.float64)
     chi2 = float(np.sum((n_plus - N * pi) ** 2 / (N * pi * (1.0 - pi))))
-    chi2_log = float(np.sum(((table["y"] - table["beta_diff"] * q) / table["sigma"]) ** 2))
+    r = (np.asarray(table["y"]) - table["beta_diff"] * q) / np.asarray(table["sigma"])
+    r = r[np.isfinite(r)]
+    chi2_log = float(np.sum(r ** 2))
     dof = int(q.size)
     return {"chi2": chi2, "dof": dof, "p_value": float(stats.chi2.sf(chi2, dof)),
-            "chi2_log": chi2_log, "p_value_log": float(stats.chi2.sf(chi2_log, dof))}
+            "chi2_log": chi2_log, "dof_log": int(r.size), "p_value_log": float(stats.chi2.sf(chi2_log, r.size))}
 
 
 def binning_bias(fine: np.ndarray, first_bin: int, fine_width: float, width: float, beta_diff: float,
@@ -1092,6 +1097,51 @@ def plot_log_ratio(analyses, *, labels=None, axes=None, colors=None, markers=Non
     return ax, axr
 
 
+def exact_gof(result: "XFTResult", rbm: RBM, order: str, beta2: float, *, width: float = 0.25,
+              min_expected: float = 5.0) -> dict:
+    """Chi-square goodness of fit of a sampled heat histogram against the exact distribution (tiny models).
+
+    The exact ``P(Q)`` (:func:`exact_heat_distribution`, equilibrium start at the result's
+    ``beta1``) is binned on the result's grid at ``width``; bins are merged from the left
+    until each expects at least ``min_expected`` counts (a remainder joins the last
+    group). Valid when the result's equilibration has converged (check
+    ``exact.transition_matrix(rbm, 'hv', beta1, n_sweeps=n_equil)``).
+
+    Returns
+    -------
+    dict: ``chi2``, ``dof`` (groups - 1), ``p_value``, ``n_groups``.
+    """
+    from scipy import stats
+    if result.config["model_fingerprint"] != rbm.fingerprint():
+        raise ValueError("the result was computed with another model (fingerprints differ).")
+    if result.n_outside(order, beta2):
+        raise ValueError("some heat values fell outside the histogram range.")
+    q, p = exact_heat_distribution(rbm, order, result.beta1, beta2)
+    j, obs = coarse_counts(result.fine_counts(order, beta2), result.first_bin, result.bin_width, width)
+    idx = np.floor(q / width).astype(np.int64) - j[0]
+    if idx.min() < 0 or idx.max() >= obs.size:
+        raise ValueError("the exact heat values exceed the result's grid.")
+    exp = np.zeros(obs.size)
+    np.add.at(exp, idx, p * result.n_done)
+    go, ge, ao, ae = [], [], 0, 0.0
+    for o_, e_ in zip(obs, exp):
+        ao += int(o_)
+        ae += float(e_)
+        if ae >= min_expected:
+            go.append(ao)
+            ge.append(ae)
+            ao, ae = 0, 0.0
+    if go:
+        go[-1] += ao
+        ge[-1] += ae
+    go, ge = np.array(go, np.float64), np.array(ge, np.float64)
+    if go.size < 2:
+        raise ValueError("too few counts for a chi-square test.")
+    chi2 = float(np.sum((go - ge) ** 2 / ge))
+    return {"chi2": chi2, "dof": int(go.size - 1), "p_value": float(stats.chi2.sf(chi2, go.size - 1)),
+            "n_groups": int(go.size)}
+
+
 def homogeneity_test(counts_a, counts_b, *, min_expected: float = 5.0) -> dict:
     """Chi-square test that two histograms (same bins) come from the same distribution.
 
@@ -1184,7 +1234,8 @@ def _add_arguments(p):
     p.add_argument("--checkpoint-dir", required=True, help="folder of the checkpoint (resume by rerunning)")
     p.add_argument("--max-shards", type=int, default=None, help="stop after this many shards (time-boxed run)")
     p.add_argument("--write-partial", action="store_true",
-                   help="also write --out when stopped early (labelled with the number of chains done)")
+                   help="also write --out when stopped early (labelled with the number of chains done); with "
+                        "--max-shards 0 it exports the checkpoint of a run in progress without computing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

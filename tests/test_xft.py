@@ -203,27 +203,12 @@ def test_run_xft_histogram_matches_exact_distribution():
     assert np.abs(np.full(p1.size, 1 / p1.size) @ T - p1).sum() < 1e-8
     res = xft.run_xft(rbm, 40000, beta1=1.0, beta2s=[0.6, 1.5], n_equil=n_equil, seed=9, order=("hv", "vh"),
                       shard_size=40000)
-    w = 0.25
     for order in ("hv", "vh"):
         for b2 in (0.6, 1.5):
-            q, p = xft.exact_heat_distribution(rbm, order, 1.0, b2)
-            j, obs = xft.coarse_counts(res.fine_counts(order, b2), res.first_bin, res.bin_width, w)
-            exp = np.zeros(obs.size)
-            np.add.at(exp, np.floor(q / w).astype(int) - j[0], p * res.n_done)
-            keep_obs, keep_exp, acc_o, acc_e = [], [], 0, 0.0
-            for o, e in zip(obs, exp):       # merge to expected >= 5
-                acc_o += o
-                acc_e += e
-                if acc_e >= 5:
-                    keep_obs.append(acc_o)
-                    keep_exp.append(acc_e)
-                    acc_o, acc_e = 0, 0.0
-            keep_obs[-1] += acc_o
-            keep_exp[-1] += acc_e
-            o_, e_ = np.array(keep_obs), np.array(keep_exp)
-            chi2 = float(np.sum((o_ - e_) ** 2 / e_))
-            p_value = stats.chi2.sf(chi2, o_.size - 1)
-            assert p_value > 1e-3, (order, b2, chi2, o_.size)
+            g = xft.exact_gof(res, rbm, order, b2, width=0.25)
+            assert g["p_value"] > 1e-3 and g["dof"] > 10, (order, b2, g)
+    with pytest.raises(ValueError, match="another model"):
+        xft.exact_gof(res, RBM.random(5, 4, seed=0), "hv", 0.6)
 
 
 def test_analysis_on_synthetic_counts():
@@ -263,11 +248,16 @@ def test_analysis_on_synthetic_counts():
         xft.log_ratio_table(fwd, -16, fw, fw, c, reverse=rev[:-2].astype(np.int64))
 
 
-def test_log_ratio_table_refuses_empty_side():
+def test_log_ratio_table_keeps_empty_side_for_the_binomial_test():
     fine = np.zeros(8, np.int64)
-    fine[5] = 100        # only the + side of one pair
-    with pytest.raises(ValueError, match="empty side"):
-        xft.log_ratio_table(fine, -4, 1.0, 1.0, 0.1, min_expected=10)
+    fine[5] = 100        # only the + side of pair j = 1: a gross violation of the theory
+    fine[6], fine[1] = 60, 40
+    tab = xft.log_ratio_table(fine, -4, 1.0, 1.0, 0.1, min_expected=10)
+    assert tab["n_empty"] == 1 and np.isnan(tab["y"][0]) and np.isfinite(tab["y"][1])
+    g = xft.xft_chi2(tab)
+    assert g["dof"] == 2 and g["dof_log"] == 1 and g["p_value"] < 1e-10
+    with pytest.raises(ValueError, match="at least 2 points"):
+        xft.fit_slope(tab["q"], tab["y"], tab["sigma"])
 
 
 def test_cli_runs_and_resumes(tmp_path, capsys):
