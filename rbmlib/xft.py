@@ -670,10 +670,118 @@ def _validate_run_args(rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard
     return int(n_chains), beta1, [float(b) for b in beta2s], orders
 
 
+def _xft_shard(rbm: RBM, seed: int, chain_offset: int, n_chains: int, *, config: dict) -> dict:
+    """The XFT experiment on chains ``chain_offset .. chain_offset + n_chains - 1`` (one shard).
+
+    A shard function of :func:`rbmlib.ensemble.run_ensemble`; :func:`_xft_accumulate` adds its
+    output into an :class:`XFTResult`. Everything is an integer (counts, fixed-point sums), so
+    the total does not depend on how the chains were split or where they ran.
+    """
+    from .sampling import Chains
+
+    orders, beta2s = config["orders"], config["beta2s"]
+    n_o, n_t = len(orders), len(beta2s)
+    k_min, n_bins = _k_min(config), _n_bins(config)
+    beta1, bin_width = config["beta1"], config["bin_width"]
+    trace_every, n_equil = int(config["trace_every"]), int(config["n_equil"])
+    n_trace = n_equil // trace_every
+    W64 = np.ascontiguousarray(rbm.W, np.float64)
+    a64 = np.ascontiguousarray(rbm.a, np.float64)
+    b64 = np.ascontiguousarray(rbm.b, np.float64)
+    start, n = int(chain_offset), int(n_chains)
+    counts = np.zeros((n_o, n_t, 2, n_bins), np.int64)
+    outside = np.zeros((n_o, n_t, 2, 2), np.int64)
+    sums = {"E0": 0, "E0sq": 0, **{k: [[0] * n_t for _ in range(n_o)] for k in ("Q", "Qsq", "D", "Dsq")}}
+    trace = [0] * n_trace
+    chains = Chains(rbm, n, seed=int(seed), chain_offset=start)
+    e = np.empty(n, np.float64)
+    for k in range(n_trace):
+        chains.run(trace_every, beta=beta1, order="hv")
+        _energies_kernel(W64, a64, b64, chains.v, chains.h, e)
+        trace[k] += _fixed_sums(e)[0]
+    rest = n_equil - n_trace * trace_every
+    if rest:
+        chains.run(rest, beta=beta1, order="hv")
+    E0 = np.empty(n, np.float64)
+    _energies_kernel(W64, a64, b64, chains.v, chains.h, E0)
+    sums["E0"], sums["E0sq"] = _fixed_sums(E0)
+    parity = ((start + np.arange(n)) % 2).astype(np.int64)
+    Q_first = [None] * n_t
+    for io, o in enumerate(orders):
+        for it, b2 in enumerate(beta2s):
+            c = chains.copy()
+            c.run(1, beta=b2, order=o)
+            _energies_kernel(W64, a64, b64, c.v, c.h, e)
+            Q = e - E0
+            _histogram_kernel(Q, parity, 1.0 / bin_width, k_min, counts[io, it], outside[io, it])
+            sums["Q"][io][it], sums["Qsq"][io][it] = _fixed_sums(Q)
+            if io == 0:
+                Q_first[it] = Q
+            else:
+                sums["D"][io][it], sums["Dsq"][io][it] = _fixed_sums(Q - Q_first[it])
+    nz = np.flatnonzero(counts.reshape(-1, n_bins).any(axis=0))
+    lo, hi = (int(nz[0]), int(nz[-1]) + 1) if nz.size else (0, 0)
+    return {"n": n, "first_bin": k_min + lo, "counts": counts[..., lo:hi], "outside": outside, "sums": sums,
+            "trace": trace}
+
+
+def _xft_accumulate(res: "XFTResult", part: dict) -> "XFTResult":
+    """Add the output of :func:`_xft_shard` into ``res`` (in place; exact integer sums)."""
+    c = np.asarray(part["counts"])
+    lo = int(part["first_bin"]) - res.first_bin
+    res.counts[..., lo:lo + c.shape[-1]] += c
+    res.outside += np.asarray(part["outside"], np.int64)
+    ps = part["sums"]
+    res.sums["E0"] += int(ps["E0"])
+    res.sums["E0sq"] += int(ps["E0sq"])
+    for k in ("Q", "Qsq", "D", "Dsq"):
+        for io, row in enumerate(ps[k]):
+            for it, x in enumerate(row):
+                res.sums[k][io][it] += int(x)
+    for k, t in enumerate(part["trace"]):
+        res.trace[k] += int(t)
+    res.n_done += int(part["n"])
+    return res
+
+
+def _run_xft_ensemble(rbm, config, *, shard_size, checkpoint_dir, progress, max_shards, **executor_options):
+    """:func:`run_xft` through :func:`rbmlib.ensemble.run_ensemble` (parallel executors, per-shard checkpoint)."""
+    from . import ensemble
+
+    folder = None
+    if checkpoint_dir is not None:
+        if (Path(checkpoint_dir) / "xft_checkpoint.npz").exists():
+            raise ValueError(f"{checkpoint_dir} holds the checkpoint of an in-process run (xft_checkpoint.npz); "
+                             "resume it without executor options, or use another checkpoint_dir.")
+        folder = Path(checkpoint_dir) / "shards"
+    n_o, n_t = len(config["orders"]), len(config["beta2s"])
+    res = XFTResult(config=config, counts=np.zeros((n_o, n_t, 2, _n_bins(config)), np.int64),
+                    first_bin=_k_min(config), outside=np.zeros((n_o, n_t, 2, 2), np.int64),
+                    sums={"E0": 0, "E0sq": 0, **{k: [[0] * n_t for _ in range(n_o)]
+                                                  for k in ("Q", "Qsq", "D", "Dsq")}},
+                    trace=[0] * (config["n_equil"] // config["trace_every"]), n_done=0,
+                    meta={"wall_time_s": 0.0, "sessions": []})
+    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    out = ensemble.run_ensemble(_xft_shard, rbm, config["n_chains"], seed=config["seed"],
+                                params={"config": config}, shard_size=int(shard_size), reduce=_xft_accumulate,
+                                initial=res, checkpoint_dir=folder, max_shards=max_shards, progress=progress,
+                                desc="XFT", **executor_options)
+    res = out.value
+    res.meta["wall_time_s"] = out.shard_seconds
+    res.meta["code_version"] = code_version()
+    res.meta["sessions"].append({"started": started, "shard_size": int(shard_size), "executor": out.executor,
+                                 "chains_loaded": sum(b - a for a, b in out.loaded),
+                                 "chains_computed": sum(b - a for a, b in out.computed),
+                                 "shards_retried": out.retried, "wall_s": out.wall_s,
+                                 "chains_at_end": res.n_done, **machine()})
+    return res
+
+
 def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int = 300, seed: int = 0,
             order="hv", shard_size: int = 10000, checkpoint_dir=None, progress: bool = False,
             bin_width: float = 1 / 32, q_max: float = 1024.0, trace_every: int = 10,
-            max_shards: int | None = None) -> XFTResult:
+            max_shards: int | None = None, executor=None, scheduler: str | None = None,
+            workers: int | None = None, threads: int | None = None, retries: int = 2) -> XFTResult:
     """The paper's XFT experiment: equilibrate at ``beta1``, one sweep at each ``beta2``, histogram ``Q``.
 
     For every chain ``c`` (random start, own random stream fixed by ``(seed, c)``):
@@ -723,13 +831,21 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
     max_shards : int, optional
         Stop after this many shards in this call (the result is then partial,
         ``result.complete`` is False); for time-boxed runs.
+    executor, scheduler, workers, threads, retries : optional
+        Run the shards in parallel through :func:`rbmlib.ensemble.run_ensemble`:
+        ``workers=N`` a local process pool, ``scheduler='tcp://host:8786'`` a Dask
+        cluster (``'local'``: a Dask LocalCluster of ``workers`` processes), or a
+        ``concurrent.futures.Executor`` / ``distributed.Client`` as ``executor``;
+        ``threads`` numba threads per worker, ``retries`` resubmissions of a failed or
+        lost shard. The result is bit-identical to the default in-process run.
+        The checkpoint is then one file per finished shard in
+        ``checkpoint_dir/shards`` (shards may finish in any order); it is not
+        interchangeable with the in-process ``xft_checkpoint.npz``.
 
     Returns
     -------
     XFTResult
     """
-    from .sampling import Chains
-
     n_chains, beta1, beta2s, orders = _validate_run_args(rbm, n_chains, beta1, beta2s, n_equil, seed, order,
                                                          shard_size, bin_width, q_max, trace_every)
     if max_shards is not None and (isinstance(max_shards, bool) or not isinstance(max_shards, (int, np.integer))
@@ -741,11 +857,18 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
         "n_equil": int(n_equil), "seed": int(seed), "orders": orders, "equil_order": "hv",
         "bin_width": float(bin_width), "q_max": float(q_max), "trace_every": int(trace_every),
     }
+    if executor is not None or scheduler is not None or workers is not None:
+        return _run_xft_ensemble(rbm, config, shard_size=shard_size, checkpoint_dir=checkpoint_dir,
+                                 progress=progress, max_shards=max_shards, executor=executor,
+                                 scheduler=scheduler, workers=workers, threads=threads, retries=retries)
     k_min = _k_min(config)
     n_bins = _n_bins(config)
     n_o, n_t = len(orders), len(beta2s)
     n_trace = int(n_equil) // int(trace_every)
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / "xft_checkpoint.npz"
+    if ckpt is not None and (ckpt.parent / "shards" / "manifest.json").exists():
+        raise ValueError(f"{checkpoint_dir} holds the per-shard checkpoint of a parallel run; resume it with the "
+                         "same executor options (workers/scheduler), or use another checkpoint_dir.")
     res = None
     if ckpt is not None and ckpt.exists():
         res = XFTResult.load(ckpt)
@@ -771,9 +894,6 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
     res.meta["sessions"].append(session)
     res.meta["code_version"] = code_version()
 
-    W64 = np.ascontiguousarray(rbm.W, np.float64)
-    a64 = np.ascontiguousarray(rbm.a, np.float64)
-    b64 = np.ascontiguousarray(rbm.b, np.float64)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -784,39 +904,7 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
             t0 = time.perf_counter()
             start = res.n_done
             n = min(int(shard_size), n_chains - start)
-            chains = Chains(rbm, n, seed=int(seed), chain_offset=start)
-            e = np.empty(n, np.float64)
-            for k in range(n_trace):
-                chains.run(int(trace_every), beta=beta1, order="hv")
-                _energies_kernel(W64, a64, b64, chains.v, chains.h, e)
-                res.trace[k] += _fixed_sums(e)[0]
-            rest = int(n_equil) - n_trace * int(trace_every)
-            if rest:
-                chains.run(rest, beta=beta1, order="hv")
-            E0 = np.empty(n, np.float64)
-            _energies_kernel(W64, a64, b64, chains.v, chains.h, E0)
-            s, s2 = _fixed_sums(E0)
-            res.sums["E0"] += s
-            res.sums["E0sq"] += s2
-            parity = ((start + np.arange(n)) % 2).astype(np.int64)
-            Q_first = [None] * n_t
-            for io, o in enumerate(orders):
-                for it, b2 in enumerate(beta2s):
-                    c = chains.copy()
-                    c.run(1, beta=b2, order=o)
-                    _energies_kernel(W64, a64, b64, c.v, c.h, e)
-                    Q = e - E0
-                    _histogram_kernel(Q, parity, 1.0 / bin_width, k_min, res.counts[io, it], res.outside[io, it])
-                    s, s2 = _fixed_sums(Q)
-                    res.sums["Q"][io][it] += s
-                    res.sums["Qsq"][io][it] += s2
-                    if io == 0:
-                        Q_first[it] = Q
-                    else:
-                        s, s2 = _fixed_sums(Q - Q_first[it])
-                        res.sums["D"][io][it] += s
-                        res.sums["Dsq"][io][it] += s2
-            res.n_done = start + n
+            _xft_accumulate(res, _xft_shard(rbm, int(seed), start, n, config=config))
             res.meta["wall_time_s"] = float(res.meta["wall_time_s"] + (time.perf_counter() - t0))
             session["chains_at_end"] = res.n_done
             if ckpt is not None:
