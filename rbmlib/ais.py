@@ -654,11 +654,49 @@ def _streams(seed, offset, n):
     return seed_streams(np.uint64(seed), np.uint64(offset), n)
 
 
+_EXEC_KEYS = ("executor", "scheduler", "workers", "threads", "retries", "checkpoint_dir")
+
+
+def _use_ensemble(opts) -> bool:
+    return any(opts.get(k) is not None for k in ("executor", "scheduler", "workers", "checkpoint_dir"))
+
+
+def _forward_shard(rbm, seed, chain_offset, n_chains, *, betas, aA):
+    """Forward AIS runs ``chain_offset ..`` (shard function of :func:`rbmlib.ensemble.run_ensemble`)."""
+    W, WT, b, aA, aB, dA = _arrays(rbm, np.asarray(aA))
+    S = _streams(seed, chain_offset, n_chains)
+    logw = np.empty(n_chains)
+    _forward_kernel(W, WT, b, aA, aB, dA, np.asarray(betas, np.float64), S, logw)
+    return {"logw": logw}
+
+
+def _reverse_shard(rbm, seed, chain_offset, n_chains, *, betas, aA, starts, runs_per_start):
+    """Reverse AIS runs ``chain_offset ..``: run ``r`` starts at ``starts[r // runs_per_start]`` and uses
+    stream ``REVERSE_STREAM_OFFSET + r`` (shard function of :func:`rbmlib.ensemble.run_ensemble`)."""
+    W, WT, b, aA, aB, dA = _arrays(rbm, np.asarray(aA))
+    r = np.arange(chain_offset, chain_offset + n_chains)
+    V0 = np.ascontiguousarray(np.asarray(starts, np.uint8)[r // int(runs_per_start)])
+    S = _streams(seed, REVERSE_STREAM_OFFSET + chain_offset, n_chains)
+    logw = np.empty(n_chains)
+    _reverse_kernel(W, WT, b, aA, aB, dA, np.asarray(betas, np.float64), V0, S, logw)
+    return {"logw": logw}
+
+
+def _sharded_weights(fn, rbm, n_runs, seed, params, shard_size, opts, desc):
+    from . import ensemble
+    out = ensemble.run_ensemble(fn, rbm, n_runs, seed=seed, params=params, shard_size=int(shard_size),
+                                reduce="concat", desc=desc, **{k: v for k, v in opts.items() if v is not None})
+    if not out.complete:  # pragma: no cover -- max_shards is not exposed here
+        raise RuntimeError("the sharded AIS run did not complete.")
+    return out.value["logw"], out.shard_seconds
+
+
 # =============================================================================
 # estimators
 # =============================================================================
 def log_partition(rbm: RBM, *, n_runs: int = 100, schedule="salakhutdinov", base=None,
-                  seed: int = 0) -> AISResult:
+                  seed: int = 0, shard_size: int = 10, executor=None, scheduler=None, workers=None,
+                  threads=None, retries: int = 2, checkpoint_dir=None) -> AISResult:
     """Forward AIS estimate of ``log Z`` (Salakhutdinov & Murray 2008).
 
     Parameters
@@ -677,6 +715,14 @@ def log_partition(rbm: RBM, *, n_runs: int = 100, schedule="salakhutdinov", base
         base rates (:func:`base_rate_biases`); or the visible biases ``a_A``.
     seed : int
         Run ``r`` uses random stream ``(seed, r)``.
+    shard_size, executor, scheduler, workers, threads, retries, checkpoint_dir : optional
+        Run the annealing runs in shards of ``shard_size`` through
+        :func:`rbmlib.ensemble.run_ensemble`: ``workers=N`` a local process pool,
+        ``scheduler='tcp://host:8786'`` a Dask cluster (``'local'``: a LocalCluster of
+        ``workers`` processes), ``executor`` a ready executor / ``distributed.Client``;
+        ``checkpoint_dir`` keeps finished shards (resume by calling again). Every run
+        keeps its own random stream, so the weights are bit-identical to the default
+        in-process computation. ``wall_s`` is then the summed compute time of the shards.
 
     Returns
     -------
@@ -688,12 +734,18 @@ def log_partition(rbm: RBM, *, n_runs: int = 100, schedule="salakhutdinov", base
     seed = _check_seed(seed)
     betas = _check_schedule(schedule)
     aA = _resolve_base(rbm, base)
-    W, WT, b, aA, aB, dA = _arrays(rbm, aA)
-    S = _streams(seed, 0, n_runs)
-    logw = np.empty(n_runs)
-    t0 = time.perf_counter()
-    _forward_kernel(W, WT, b, aA, aB, dA, betas, S, logw)
-    wall = time.perf_counter() - t0
+    opts = dict(executor=executor, scheduler=scheduler, workers=workers, threads=threads, retries=retries,
+                checkpoint_dir=checkpoint_dir)
+    if _use_ensemble(opts):
+        logw, wall = _sharded_weights(_forward_shard, rbm, n_runs, seed, {"betas": betas, "aA": aA},
+                                      shard_size, opts, "AIS runs")
+    else:
+        W, WT, b, aA, aB, dA = _arrays(rbm, aA)
+        S = _streams(seed, 0, n_runs)
+        logw = np.empty(n_runs)
+        t0 = time.perf_counter()
+        _forward_kernel(W, WT, b, aA, aB, dA, betas, S, logw)
+        wall = time.perf_counter() - t0
     lza = base_log_partition(aA, rbm.n_hidden)
     return AISResult(log_z=lza + _logmeanexp(logw), log_z_std=_rel_se(logw), log_weights=logw,
                      schedule=betas, log_z_base=lza, base_biases=aA, direction="forward", seed=seed,
@@ -768,7 +820,8 @@ def _check_states(rbm, v, name):
 
 
 def reverse_log_likelihood(rbm: RBM, data, *, n_chains: int = 1, schedule="salakhutdinov", base=None,
-                           seed: int = 0) -> RAISEResult:
+                           seed: int = 0, shard_size: int = 100, executor=None, scheduler=None, workers=None,
+                           threads=None, retries: int = 2, checkpoint_dir=None) -> RAISEResult:
     """RAISE: reverse AIS from data, a stochastic lower bound on the log-likelihood.
 
     For each data vector ``v`` (Burda, Grosse & Salakhutdinov 2015), ``n_chains``
@@ -787,6 +840,14 @@ def reverse_log_likelihood(rbm: RBM, data, *, n_chains: int = 1, schedule="salak
     schedule, base : as in :func:`log_partition`.
     seed : int
         Run ``m`` of point ``n`` uses stream ``(seed, REVERSE_STREAM_OFFSET + n * n_chains + m)``.
+    shard_size, executor, scheduler, workers, threads, retries, checkpoint_dir : optional
+        Run the ``n_points * n_chains`` reverse runs in shards of ``shard_size`` through
+        :func:`rbmlib.ensemble.run_ensemble`: ``workers=N`` a local process pool,
+        ``scheduler='tcp://host:8786'`` a Dask cluster (``'local'``: a LocalCluster of
+        ``workers`` processes), ``executor`` a ready executor / ``distributed.Client``;
+        ``checkpoint_dir`` keeps finished shards (resume by calling again). Every run
+        keeps its own random stream, so the weights are bit-identical to the default
+        in-process computation. ``wall_s`` is then the summed compute time of the shards.
 
     Returns
     -------
@@ -798,8 +859,15 @@ def reverse_log_likelihood(rbm: RBM, data, *, n_chains: int = 1, schedule="salak
     betas = _check_schedule(schedule)
     aA = _resolve_base(rbm, base)
     X = _check_states(rbm, data, "data")
-    V0 = np.ascontiguousarray(np.repeat(X, n_chains, axis=0))
-    logw, wall = _reverse_weights(rbm, V0, betas, aA, seed, REVERSE_STREAM_OFFSET)
+    opts = dict(executor=executor, scheduler=scheduler, workers=workers, threads=threads, retries=retries,
+                checkpoint_dir=checkpoint_dir)
+    if _use_ensemble(opts):
+        logw, wall = _sharded_weights(_reverse_shard, rbm, X.shape[0] * n_chains, seed,
+                                      {"betas": betas, "aA": aA, "starts": X, "runs_per_start": n_chains},
+                                      shard_size, opts, "RAISE runs")
+    else:
+        V0 = np.ascontiguousarray(np.repeat(X, n_chains, axis=0))
+        logw, wall = _reverse_weights(rbm, V0, betas, aA, seed, REVERSE_STREAM_OFFSET)
     logw = logw.reshape(X.shape[0], n_chains)
     lza = base_log_partition(aA, rbm.n_hidden)
     m = logw.max(axis=1, keepdims=True)
@@ -1148,7 +1216,7 @@ def _write_json(path: Path, record: dict):
 
 def paper_scale_run(model="mnist-784x500", *, n_runs: int = 100, schedule="salakhutdinov", seed: int = 0,
                     base_data="train", heldout="heldout", n_heldout: int | None = None,
-                    n_reverse_chains: int = 1, reverse_schedule=None, out=None) -> dict:
+                    n_reverse_chains: int = 1, reverse_schedule=None, out=None, **executor_options) -> dict:
     """Forward AIS ``log Z`` and held-out log-likelihood (plus the RAISE bound) of a reference model.
 
     The Salakhutdinov & Murray (2008) setting by default: 100 runs of 14,500 steps,
@@ -1170,6 +1238,9 @@ def paper_scale_run(model="mnist-784x500", *, n_runs: int = 100, schedule="salak
         RAISE chains per held-out digit.
     reverse_schedule : optional
         RAISE schedule (default: the forward one).
+    **executor_options
+        ``executor``, ``scheduler``, ``workers``, ``threads``, ``retries`` of
+        :func:`log_partition`: run the AIS and RAISE runs in parallel (same bits).
     """
     from . import datasets
     rbm, name = _resolve_model(model)
@@ -1178,7 +1249,7 @@ def paper_scale_run(model="mnist-784x500", *, n_runs: int = 100, schedule="salak
         dataset = "embedded"
     Xb = datasets.load_mnist(dataset, base_data)
     Xh = datasets.load_mnist(dataset, heldout)
-    fwd = log_partition(rbm, n_runs=n_runs, schedule=schedule, base=Xb, seed=seed)
+    fwd = log_partition(rbm, n_runs=n_runs, schedule=schedule, base=Xb, seed=seed, **executor_options)
     ll = average_log_likelihood(rbm, Xh, fwd.log_z, fwd.log_z_std)
     rec = {
         "format": "rbmlib.ais.paper_scale_run", "format_version": 1,
@@ -1201,7 +1272,7 @@ def paper_scale_run(model="mnist-784x500", *, n_runs: int = 100, schedule="salak
     if n_rev > 0:
         rsched = schedule if reverse_schedule is None else reverse_schedule
         rev = reverse_log_likelihood(rbm, Xh[:n_rev], n_chains=n_reverse_chains, schedule=rsched,
-                                     base=Xb, seed=seed)
+                                     base=Xb, seed=seed, **executor_options)
         rec["raise"] = {"mean": rev.mean, "mean_std": rev.mean_std, "n_points": n_rev,
                         "n_chains": n_reverse_chains, "n_steps": rev.n_steps,
                         "schedule_sha256": _sha(rev.schedule),
@@ -1228,9 +1299,10 @@ def _cli_schedule(text):
 
 
 def _cli_run(args) -> int:
+    from .ensemble import executor_options
     rec = paper_scale_run(args.model, n_runs=args.runs, schedule=args.schedule, seed=args.seed,
                           n_heldout=args.heldout_points, n_reverse_chains=args.reverse_chains,
-                          reverse_schedule=args.reverse_schedule, out=args.out)
+                          reverse_schedule=args.reverse_schedule, out=args.out, **executor_options(args))
     f, ll = rec["forward"], rec["heldout_ll"]
     print(f"log Z = {f['log_z']:.3f} +- {f['log_z_std']:.3f} ({rec['n_runs']} runs x {rec['n_steps']} steps, "
           f"{f['wall_s']:.0f} s)")
@@ -1260,4 +1332,6 @@ def add_cli(subparsers) -> None:
     p.add_argument("--reverse-schedule", type=_cli_schedule, default=None,
                    help="schedule of the RAISE runs (default: same as --schedule)")
     p.add_argument("--out", default=None, help="JSON result file (e.g. results/ais/mnist-784x500.json)")
+    from .ensemble import add_cli_arguments
+    add_cli_arguments(p)
     p.set_defaults(func=_cli_run)

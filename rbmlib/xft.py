@@ -1325,9 +1325,13 @@ def _add_arguments(p):
                    help="also write --out when stopped early (labelled with the number of chains done); with "
                         "--max-shards 0 it exports the checkpoint of a run in progress without computing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from .ensemble import add_cli_arguments
+    add_cli_arguments(p)
 
 
 def _cli_run(args) -> int:
+    from .ensemble import executor_options
+    ex = executor_options(args)
     rbm = _load_model(args.model)
     for t in [args.t1, *args.t2]:
         if not (math.isfinite(t) and t > 0):
@@ -1336,7 +1340,7 @@ def _cli_run(args) -> int:
     res = run_xft(rbm, args.chains, beta1=1.0 / args.t1, beta2s=beta2s, n_equil=args.sweeps, seed=args.seed,
                   order=tuple(args.order), shard_size=args.shard_size, checkpoint_dir=args.checkpoint_dir,
                   progress=not args.no_progress, bin_width=args.bin_width, q_max=args.q_max,
-                  max_shards=args.max_shards)
+                  max_shards=args.max_shards, **ex)
     res.meta["model"] = args.model
     res.meta["temperatures"] = {"t1": args.t1, "t2": list(args.t2)}
     res.meta["command"] = (f"python -m rbmlib xft --model {args.model} --chains {args.chains} --sweeps {args.sweeps} "
