@@ -49,27 +49,32 @@ def _add_train(sub) -> None:
         description="Train an RBM on binarized MNIST and save it atomically as an .npz model file "
                     "(rbmlib.RBM.load). Defaults: the recipe of the reference model given by --preset "
                     "(mnist-784x500 unless said otherwise); any flag overrides its value. Example (offline, "
-                    "a few minutes): rbmlib train --out mnist-784x500.npz --checkpoint run.ckpt.npz --resume",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "a few minutes): rbmlib train --out mnist-784x500.npz --checkpoint run.ckpt.npz --resume")
     p.add_argument("--preset", choices=sorted(RECIPES), default="mnist-784x500",
-                   help="reference recipe that supplies the defaults")
+                   help="reference recipe that supplies the defaults (default: mnist-784x500)")
+    ref = RECIPES["mnist-784x500"]
+
+    def dflt(key, text=""):
+        return f"{text}{' ' if text else ''}(default: from --preset; {ref[key]} for mnist-784x500)"
+
     p.add_argument("--dataset", choices=["embedded", "mnist-full"], default=None,
-                   help="'embedded': 8,000 packaged digits (offline); 'mnist-full': 60,000 (downloads once)")
-    p.add_argument("--hidden", type=int, default=None, help="number of hidden units")
-    p.add_argument("--method", choices=["pcd", "cd"], default=None)
-    p.add_argument("-k", type=int, default=None, help="Gibbs sweeps per update")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None, help="initial learning rate")
+                   help=dflt("dataset", "'embedded': 8,000 packaged digits (offline); 'mnist-full': 60,000 "
+                                        "(downloaded once)"))
+    p.add_argument("--hidden", type=int, default=None, help=dflt("n_hidden", "number of hidden units"))
+    p.add_argument("--method", choices=["pcd", "cd"], default=None, help=dflt("method"))
+    p.add_argument("-k", type=int, default=None, help=dflt("k", "Gibbs sweeps per update"))
+    p.add_argument("--epochs", type=int, default=None, help=dflt("epochs"))
+    p.add_argument("--batch-size", type=int, default=None, help=dflt("batch_size"))
+    p.add_argument("--lr", type=float, default=None, help=dflt("learning_rate", "initial learning rate"))
     p.add_argument("--lr-schedule", choices=["linear", "constant"], default=None,
-                   help="'linear': decays linearly from --lr towards --lr-end over the epochs")
-    p.add_argument("--lr-end", type=float, default=None, help="end point of the linear schedule")
-    p.add_argument("--momentum", type=float, default=None)
-    p.add_argument("--weight-decay", type=float, default=None)
-    p.add_argument("--beta", type=float, default=None, help="inverse temperature of the trained model")
-    p.add_argument("--n-persistent", type=int, default=None, help="PCD: number of persistent chains")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--dtype", choices=["float32", "float64"], default=None, help="dtype of the saved model")
+                   help=dflt("lr_schedule", "'linear': decays linearly from --lr towards --lr-end over the epochs"))
+    p.add_argument("--lr-end", type=float, default=None, help=dflt("lr_end", "end point of the linear schedule"))
+    p.add_argument("--momentum", type=float, default=None, help=dflt("momentum"))
+    p.add_argument("--weight-decay", type=float, default=None, help=dflt("weight_decay"))
+    p.add_argument("--beta", type=float, default=None, help=dflt("beta", "inverse temperature of the model"))
+    p.add_argument("--n-persistent", type=int, default=None, help=dflt("n_persistent", "PCD: persistent chains"))
+    p.add_argument("--seed", type=int, default=None, help=dflt("seed"))
+    p.add_argument("--dtype", choices=["float32", "float64"], default=None, help=dflt("dtype", "of the saved model"))
     p.add_argument("--out", required=True, help="output model file (.npz), written atomically")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--checkpoint", default=None, help="checkpoint file, written atomically after every epoch")

@@ -313,8 +313,7 @@ def gradient(rbm: RBM, v_data, v_model, *, beta: float = 1.0) -> Gradient:
 
 
 def _data_index(rbm: RBM, data) -> np.ndarray:
-    from .exact import states  # noqa: F401  (ordering convention: unit 0 most significant)
-
+    """Row index of each data vector in :func:`rbmlib.exact.states` order (unit 0 most significant)."""
     V = _as_binary_u8(data, "data", rbm.n_visible).astype(np.int64)
     weights = 1 << np.arange(rbm.n_visible - 1, -1, -1, dtype=np.int64)
     return V @ weights
