@@ -446,11 +446,11 @@ def _run_shard(fn, rbm, seed, start, stop, params, threads):
     """Runs in the worker: one shard, timed; returns (result, info)."""
     with _NUMBA_LOCK:       # numba's default threading layer must not be entered by two threads at once
         _set_threads(threads)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = fn(rbm, seed, start, stop - start, **params)
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
     import numba
-    return result, {"seconds": dt, "host": socket.gethostname(), "pid": os.getpid(),
+    return result, {"seconds": dt, "cpu_seconds": dc, "host": socket.gethostname(), "pid": os.getpid(),
                     "numba_threads": numba.get_num_threads()}
 
 
@@ -684,8 +684,13 @@ class EnsembleResult:
     shard_seconds : float
         Compute time summed over all shards in ``value`` (seconds, including
         checkpointed ones; not reproducible).
+    shard_cpu_seconds : float
+        CPU time of the worker processes summed over the same shards (all threads
+        of the process; with one numba thread per worker it does not depend on the
+        load of the machine the way wall time does).
     shard_info : dict
-        ``start -> {'seconds', 'host', 'pid', 'numba_threads'}`` of every shard in ``value``.
+        ``start -> {'seconds', 'cpu_seconds', 'host', 'pid', 'numba_threads'}`` of every
+        shard in ``value``.
     key : dict
         The run key recorded in the checkpoint manifest.
     """
@@ -699,6 +704,7 @@ class EnsembleResult:
     executor: str
     wall_s: float
     shard_seconds: float
+    shard_cpu_seconds: float = 0.0
     shard_info: dict = field(default_factory=dict)
     key: dict = field(default_factory=dict)
 
@@ -862,6 +868,7 @@ def run_ensemble(fn, rbm: RBM, n_chains: int, *, seed: int = 0, params: dict | N
         if todo:
             backend = _backend(executor, scheduler, workers, threads, retries)
             model = backend.put_model(rbm)
+            token = f"{key_sha[:12]}-{os.urandom(4).hex()}"   # task names unique to this call
             queue = list(todo)              # shards still to submit, in chain order
             attempts = {a: 0 for a, _ in todo}
             inflight = {}                   # future -> (start, stop)
@@ -884,7 +891,7 @@ def run_ensemble(fn, rbm: RBM, n_chains: int, *, seed: int = 0, params: dict | N
                 while queue and len(inflight) < backend.window():
                     a, b = queue.pop(0)
                     attempts[a] += 1
-                    fut = backend.submit(f"rbmlib-shard-{key_sha[:16]}-{a}-{b}-{attempts[a]}",
+                    fut = backend.submit(f"rbmlib-shard-{token}-{a}-{b}-{attempts[a]}",
                                          fn, model, seed, a, b, params, backend.threads)
                     inflight[fut] = (a, b)
                 broken = False
@@ -923,6 +930,7 @@ def run_ensemble(fn, rbm: RBM, n_chains: int, *, seed: int = 0, params: dict | N
                           executor=backend.description if backend is not None else "none (all shards loaded)",
                           wall_s=time.perf_counter() - t_start,
                           shard_seconds=float(sum(float(i.get("seconds", 0.0)) for i in info.values())),
+                          shard_cpu_seconds=float(sum(float(i.get("cpu_seconds", 0.0)) for i in info.values())),
                           shard_info=info, key=key)
 
 

@@ -773,6 +773,7 @@ def _run_xft_ensemble(rbm, config, *, shard_size, checkpoint_dir, progress, max_
                                  "chains_loaded": sum(b - a for a, b in out.loaded),
                                  "chains_computed": sum(b - a for a, b in out.computed),
                                  "shards_retried": out.retried, "wall_s": out.wall_s,
+                                 "shard_cpu_s": out.shard_cpu_seconds,
                                  "chains_at_end": res.n_done, **machine()})
     return res
 
