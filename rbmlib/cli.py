@@ -12,6 +12,14 @@ exposes ``add_cli(subparsers)``, which adds its sub-parser(s) with
 (or None for 0). To add a command, write ``add_cli`` in your module and append
 the module name to the list.
 
+Parallel and cluster execution
+------------------------------
+``xft`` and ``ais`` take ``--workers N`` (a local pool of N worker processes),
+``--scheduler ADDRESS`` (a Dask cluster; ``local`` starts a Dask LocalCluster of
+``--workers`` processes), ``--threads`` and ``--retries``, added by
+:func:`rbmlib.ensemble.add_cli_arguments`; results are bit-identical to a run in
+one process.
+
 Errors
 ------
 User errors (bad arguments, missing or corrupted files, no network, a

@@ -287,7 +287,7 @@ def _save_shard(folder: Path, start: int, stop: int, key_sha: str, result, info:
     record = {"format": _FORMAT + ".shard", "format_version": _FORMAT_VERSION, "key_sha256": key_sha,
               "start": start, "stop": stop, "tree": tree, "info": info}
     path = _shard_path(folder, start, stop)
-    _atomic_write(path, lambda fh: np.savez(fh, __record__=np.array(json.dumps(record)), **arrays))
+    _atomic_write(path, lambda fh: np.savez_compressed(fh, __record__=np.array(json.dumps(record)), **arrays))
     return path
 
 
