@@ -49,6 +49,8 @@ __all__ = [
     "reversed_kernel",
     "stationarity_violation",
     "detailed_balance_violation",
+    "total_variation",
+    "entropy_production",
     "EnumerationTooLarge",
     "MAX_LAYER_UNITS",
     "MAX_JOINT_UNITS",
@@ -475,3 +477,98 @@ def detailed_balance_violation(T, p) -> float:
     T, p = _check_chain(T, p)
     F = p[:, None] * T
     return float(np.max(np.abs(F - F.T)))
+
+
+def _check_distribution(x, name: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise ValueError(f"{name} must be a probability vector (or a stack of them along the last axis), "
+                         f"got shape {x.shape}.")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or inf; pass finite probabilities.")
+    if np.any(x < 0):
+        raise ValueError(f"{name} has negative entries (smallest {x.min():.3g}); probabilities must be >= 0.")
+    dev = float(np.max(np.abs(x.sum(axis=-1) - 1.0)))
+    if dev > 1e-9:
+        raise ValueError(f"{name} does not sum to 1 along its last axis (off by up to {dev:.3g}); "
+                         f"normalise it first, e.g. counts / counts.sum(axis=-1, keepdims=True).")
+    return x
+
+
+def total_variation(p, q):
+    """Total-variation distance ``(1/2) sum_s |p(s) - q(s)|`` between distributions.
+
+    It equals ``max_A |p(A) - q(A)|`` over all events ``A`` (sets of states), lies
+    in ``[0, 1]``, and is 0 iff ``p == q``.
+
+    Parameters
+    ----------
+    p, q : array-like, shapes broadcastable to a common ``(..., n_states)``
+        Probability vectors along the last axis (each sums to 1 within 1e-9,
+        entries >= 0, finite). A stack of distributions -- e.g. the rows
+        ``T^n[s, :]`` of a transition matrix, shape ``(n_states, n_states)`` --
+        against one distribution ``p_beta``, shape ``(n_states,)``, gives one
+        distance per row.
+
+    Returns
+    -------
+    float (both inputs 1-D) or ndarray of shape ``broadcast(p, q).shape[:-1]``
+        Dimensionless, in ``[0, 1]``.
+
+    Examples
+    --------
+    Worst-case distance to equilibrium after ``n`` sweeps:
+    ``total_variation(transition_matrix(rbm, 'hv', beta, n_sweeps=n), joint_distribution(rbm, beta).ravel()).max()``.
+    """
+    p = _check_distribution(p, "p")
+    q = _check_distribution(q, "q")
+    try:
+        np.broadcast_shapes(p.shape, q.shape)
+    except ValueError:
+        raise ValueError(f"p and q must have broadcastable shapes with the same number of states "
+                         f"(last axis), got {p.shape} and {q.shape}.") from None
+    out = 0.5 * np.sum(np.abs(p - q), axis=-1)
+    return float(out) if out.ndim == 0 else out
+
+
+def entropy_production(T, p) -> float:
+    """Entropy production per step of the chain ``T`` started in ``p`` (nats).
+
+    ``sigma = sum_{s,s'} p(s) T[s,s'] log( p(s) T[s,s'] / (p(s') T[s',s]) )``,
+    the Kullback-Leibler divergence between the law of a step ``(s, s')`` and
+    the law of the same step played backwards. With ``F = p[:, None] * T`` (the
+    probability flux) it is evaluated as ``(1/2) sum (F - F^T) log(F / F^T)``,
+    a sum of non-negative terms (the same number, without cancellation). Zero
+    iff ``T`` satisfies detailed balance with respect to ``p``
+    (:func:`detailed_balance_violation` measures the same thing in the
+    flux-difference norm); when ``p`` is stationary for ``T`` it is the mean
+    entropy production rate of the stationary chain per application of ``T``.
+
+    Terms with ``F[s,s'] = F[s',s] = 0`` contribute 0; a transition with
+    ``F[s,s'] > 0`` whose reverse has ``F[s',s] = 0`` makes ``sigma = +inf``.
+
+    Parameters
+    ----------
+    T : array-like, shape (n_states, n_states)
+        Row-stochastic kernel, ``T[s, s']`` = probability of ``s -> s'``
+        (entries >= 0, finite; rows are not re-normalised).
+    p : array-like, shape (n_states,)
+        Distribution of the starting state (entries >= 0, finite), e.g.
+        ``joint_distribution(rbm, beta).ravel()`` for a joint-space kernel.
+
+    Returns
+    -------
+    float >= 0, nats per step (``inf`` if some transition has no reverse).
+    """
+    T, p = _check_chain(T, p)
+    for name, x in (("T", T), ("p", p)):
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{name} contains NaN or inf; pass a finite kernel and distribution.")
+        if np.any(x < 0):
+            raise ValueError(f"{name} has negative entries (smallest {x.min():.3g}); probabilities must be >= 0.")
+    F = p[:, None] * T
+    G = F.T
+    if np.any((F > 0) != (G > 0)):
+        return float("inf")
+    m = F > 0
+    return float(0.5 * np.sum((F[m] - G[m]) * (np.log(F[m]) - np.log(G[m]))))
