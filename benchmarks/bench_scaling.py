@@ -155,7 +155,8 @@ def main(argv=None) -> int:
         cpu = statistics.median(cpus)
         rows.append((name, n_proc, t_start, med, best, before, load(), cpu))
         print(f"{name:<40} start {t_start:5.1f} s  median {med:7.2f} s  best {best:7.2f} s  "
-              f"{work / med:9,.0f} chain-sweeps/s  CPU {cpu:6.2f} s  load {before} -> {load()}", flush=True)
+              f"{work / med:9,.0f} chain-sweeps/s  CPU {cpu:6.2f} s  load {before} -> {load()}  "
+              f"(all: {', '.join(f'{t:.2f}' for t in times)} s)", flush=True)
 
     print("\nAll executors returned bit-identical results.\n")
     base = {r[0]: r for r in rows}
