@@ -10,9 +10,10 @@ that every executor returns the same bits:
 Executors are started and warmed up (every worker imports rbmlib and loads the
 cached numba kernels) before the clock starts; the start-up time is printed
 separately. Each configuration is run ``--repeats`` times; the median and the best
-wall time are printed, with the load average (``os.getloadavg``) before and after
-every configuration, since on a shared machine the numbers are only as good as the
-load lets them be.
+wall time are printed, with the 1-minute load average (``os.getloadavg``) at each
+run, since on a shared machine the numbers are only as good as the load lets them
+be. The repeats are interleaved (round robin over the configurations, all executors
+started beforehand), so that a change of load affects every configuration alike.
 
 The projection for the paper's run (2,000,000 chains x 300 sweeps at T1, then one
 quench sweep per order and T2) divides its chain-sweeps by the measured per-worker
@@ -127,49 +128,61 @@ def main(argv=None) -> int:
             configs.append((f"dask LocalCluster, {n} worker{'s' if n > 1 else ''} x 1 thread", n, start,
                             lambda c: xft.run_xft(rbm, args.chains, executor=c, threads=1, **kw)))
 
-    rows = []
-    reference = None
+    # start and warm every executor first, then interleave the repeats (round robin over the
+    # configurations) so that a change of the machine's load hits all of them alike
+    executors, t_starts = [], []
     for name, n_proc, start, run in configs:
-        before = load()
         t0 = time.perf_counter()
-        ex = start() if start else None
-        t_start = time.perf_counter() - t0
-        times, cpus = [], []
-        for _ in range(args.repeats):
+        executors.append(start() if start else None)
+        t_starts.append(time.perf_counter() - t0)
+    times = [[] for _ in configs]
+    cpus = [[] for _ in configs]
+    loads = [[] for _ in configs]
+    reference = None
+    for rep in range(args.repeats):
+        for k, (name, n_proc, start, run) in enumerate(configs):
+            loads[k].append(os.getloadavg()[0])
             t0, c0 = time.perf_counter(), time.process_time()
-            res = run(ex) if start else run()
-            times.append(time.perf_counter() - t0)
+            res = run(executors[k]) if start else run()
+            times[k].append(time.perf_counter() - t0)
             # CPU seconds of the computing processes: this one (in-process) or the workers' shards
-            cpus.append(res.meta["sessions"][-1].get("shard_cpu_s", time.process_time() - c0))
+            cpus[k].append(res.meta["sessions"][-1].get("shard_cpu_s", time.process_time() - c0))
             if reference is None:
                 reference = res
             elif not same(res, reference):
                 raise SystemExit(f"RESULTS DIFFER under {name}: this must never happen")
-        if ex is not None:
-            if hasattr(ex, "_bench_cluster"):
-                ex.close()
-                ex._bench_cluster.close()
-            else:
-                ex.shutdown()
-        med, best = statistics.median(times), min(times)
-        cpu = statistics.median(cpus)
-        rows.append((name, n_proc, t_start, med, best, before, load(), cpu))
-        print(f"{name:<40} start {t_start:5.1f} s  median {med:7.2f} s  best {best:7.2f} s  "
-              f"{work / med:9,.0f} chain-sweeps/s  CPU {cpu:6.2f} s  load {before} -> {load()}  "
-              f"(all: {', '.join(f'{t:.2f}' for t in times)} s)", flush=True)
+            print(f"repeat {rep + 1}: {name:<40} {times[k][-1]:7.2f} s  (1-min load {loads[k][-1]:.1f})", flush=True)
+    for ex in executors:
+        if ex is None:
+            continue
+        if hasattr(ex, "_bench_cluster"):
+            ex.close()
+            ex._bench_cluster.close()
+        else:
+            ex.shutdown()
+    rows = []
+    print()
+    for k, (name, n_proc, start, run) in enumerate(configs):
+        med, best = statistics.median(times[k]), min(times[k])
+        cpu = statistics.median(cpus[k])
+        lb = f"{min(loads[k]):.1f}-{max(loads[k]):.1f}"
+        rows.append((name, n_proc, t_starts[k], med, best, lb, "", cpu))
+        print(f"{name:<40} start {t_starts[k]:5.1f} s  median {med:7.2f} s  best {best:7.2f} s  "
+              f"{work / med:9,.0f} chain-sweeps/s  CPU {cpu:6.2f} s  1-min load {lb}  "
+              f"(all: {', '.join(f'{t:.2f}' for t in times[k])} s)", flush=True)
 
     print("\nAll executors returned bit-identical results.\n")
     base = {r[0]: r for r in rows}
     ref_name = "process pool, 1 worker x 1 thread"
     t1 = base[ref_name][3]
     print("| executor | worker processes | start-up (s) | wall, median (s) | best (s) | chain-sweeps/s (wall) | "
-          "speed-up vs 1 worker | chain-sweeps per CPU-second | load avg before -> after |")
+          "speed-up vs 1 worker | chain-sweeps per CPU-second | 1-min load during the runs |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for name, n, ts, med, best, lb, la, cpu in rows:
         procs = f"0 (this process, {n} thread{'s' if n > 1 else ''})" if name.startswith("in-process") else n
         print(f"| {name} | {procs} | "
               f"{ts:.1f} | {med:.2f} | {best:.2f} | {work / med:,.0f} | {t1 / med:.2f} | {work / cpu:,.0f} | "
-              f"{lb} -> {la} |")
+              f"{lb} |")
 
     # projection: per-core rate from CPU time (independent of the load), parallel efficiency from wall time
     rate_cpu = work / base[ref_name][7]     # chain-sweeps per CPU-second of one worker process
