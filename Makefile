@@ -21,6 +21,7 @@ env: $(STAMP)
 ## writing the outputs into the notebooks (the single source of truth), then build the HTML.
 book: $(STAMP)
 	$(BIN)/python tools/execute_notebooks.py
+	$(BIN)/python tools/make_headline_figure.py
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
 	@echo "Book written to _build/html/index.html"
 
