@@ -120,7 +120,7 @@ def main(argv=None) -> int:
         for n in (1, 2):
             def start(n=n):
                 from distributed import Client, LocalCluster
-                cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+                cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
                 client = Client(cluster)
                 client.gather(client.map(_warm, [rbm] * (2 * n), pure=False))
                 client._bench_cluster = cluster

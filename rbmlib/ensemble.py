@@ -570,7 +570,7 @@ class _Dask:
         elif scheduler == "local":
             n = int(workers or os.cpu_count() or 1)
             self._cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                                     dashboard_address=None)
+                                                     dashboard_address=":0")
             self.client = distributed.Client(self._cluster)
             where = f"LocalCluster of {n} worker processes"
         else:
@@ -888,22 +888,31 @@ def run_ensemble(fn, rbm: RBM, n_chains: int, *, seed: int = 0, params: dict | N
                 queue.sort()
 
             while queue or inflight:
+                broken = False
                 while queue and len(inflight) < backend.window():
                     a, b = queue.pop(0)
                     attempts[a] += 1
-                    fut = backend.submit(f"rbmlib-shard-{token}-{a}-{b}-{attempts[a]}",
-                                         fn, model, seed, a, b, params, backend.threads)
-                    inflight[fut] = (a, b)
-                broken = False
-                for fut in backend.wait(list(inflight)):
-                    a, b = inflight.pop(fut)
                     try:
-                        part, inf = fut.result()
-                    except Exception as exc:  # noqa: BLE001
-                        broken = broken or (backend.kind == "process" and isinstance(exc, backend.lost_errors))
-                        failed(a, b, exc)
-                        continue
-                    finished(a, b, part, inf)
+                        fut = backend.submit(f"rbmlib-shard-{token}-{a}-{b}-{attempts[a]}",
+                                             fn, model, seed, a, b, params, backend.threads)
+                    except backend.lost_errors:
+                        # the pool broke after the last check: this shard never ran
+                        attempts[a] -= 1
+                        queue.insert(0, (a, b))
+                        broken = True
+                        break
+                    inflight[fut] = (a, b)
+                if not broken:
+                    for fut in backend.wait(list(inflight)):
+                        a, b = inflight.pop(fut)
+                        try:
+                            part, inf = fut.result()
+                        except Exception as exc:  # noqa: BLE001
+                            broken = broken or (backend.kind == "process"
+                                                and isinstance(exc, backend.lost_errors))
+                            failed(a, b, exc)
+                            continue
+                        finished(a, b, part, inf)
                 if broken:
                     # a dead process pool fails all its shards: keep the finished ones, resubmit the rest
                     cf.wait(list(inflight), timeout=120)

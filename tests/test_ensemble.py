@@ -99,7 +99,7 @@ def always_fails(rbm, seed, chain_offset, n_chains, *, n_sweeps, marker_dir, fai
 def dask_client():
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     client = Client(cluster)
     yield client
     client.close()
@@ -210,6 +210,29 @@ def test_process_pool_worker_killed_mid_run(tmp_path):
     assert_stats_equal(r.value)
     files = sorted(p.name for p in (tmp_path / "ck").glob("chains-*.npz"))
     assert len(files) == 6
+
+
+def test_pool_found_broken_at_submission_is_replaced(monkeypatch):
+    """A pool can break between two checks (a worker died while another shard finished): the next
+    submission then raises BrokenProcessPool; that shard never ran, and the pool is replaced."""
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    made = []
+    monkeypatch.setattr(en._Pool, "_new", lambda self: made.append(1) or ThreadPoolExecutor(self.n_workers))
+    real_submit, calls = en._Pool.submit, []
+
+    def submit(self, key, *args):
+        calls.append(key)
+        if len(calls) == 3:
+            raise BrokenProcessPool("simulated: a worker died")
+        return real_submit(self, key, *args)
+
+    monkeypatch.setattr(en._Pool, "submit", submit)
+    r = en.run_ensemble(en.energy_statistics, RBM_, N, seed=SEED, params=PARAMS, shard_size=100, workers=2)
+    assert len(made) == 2                              # the pool was replaced once
+    assert r.retried == 0 and sorted(r.computed) == en.plan_shards(N, 100)
+    assert_stats_equal(r.value)
 
 
 def test_dask_worker_killed_and_exception_retried(dask_client, tmp_path):
