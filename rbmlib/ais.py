@@ -38,6 +38,19 @@ Bennett's acceptance ratio :func:`bar`
 
 All weights are kept as logarithms and combined with log-sum-exp.
 
+Kernels
+-------
+One run is one sequential task (runs are spread over numba threads). States are
+binary, so the fields ``v W + b`` and ``W h + a_B`` are sums of rows of ``W`` /
+``W.T``: after a sweep only the rows of the units that flipped are added or
+subtracted (when fewer flipped than are on), with a full recomputation every
+128 steps. The weight increment
+``sum_j softplus(beta_k x_j) - softplus(beta_{k-1} x_j)`` is evaluated as
+``sum_j [max(t1, 0) - max(t0, 0)] + log prod_j (1 + e1_j) / (1 + e0_j)`` with
+``e = exp(-|t|)`` (one logarithm per 512 hidden units), and the hidden draw of the
+next sweep reuses ``e1``. Random numbers, exponentials and Bernoulli draws are
+the primitives of :mod:`rbmlib.kernels`.
+
 Reproducibility
 ---------------
 Run ``r`` of a forward estimate uses the random stream of chain ``r`` of
@@ -1211,6 +1224,7 @@ def _write_json(path: Path, record: dict):
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
@@ -1277,7 +1291,7 @@ def paper_scale_run(model="mnist-784x500", *, n_runs: int = 100, schedule="salak
                         "n_chains": n_reverse_chains, "n_steps": rev.n_steps,
                         "schedule_sha256": _sha(rev.schedule),
                         "per_point": rev.per_point.tolist(), "wall_s": rev.wall_s,
-                        "exact_ll_same_points_given_forward_log_z":
+                        "ais_ll_same_points":
                             average_log_likelihood(rbm, Xh[:n_rev], fwd.log_z, fwd.log_z_std).mean}
     if out is not None:
         _write_json(Path(out), rec)
