@@ -318,6 +318,7 @@ class RBM:
                 np.savez(fh, W=self._W, a=self._a, b=self._b, meta=np.array(text))
                 fh.flush()
                 os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp creates 0600; a saved model is an ordinary shareable file
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
