@@ -54,6 +54,7 @@ import numpy as np
 
 from . import exact
 from ._validation import check_beta
+from .sampling import _check_int
 from .model import RBM, sigmoid
 
 __all__ = [
@@ -94,15 +95,6 @@ _REVERSED = {"hv": "vh", "vh": "hv", "h": "h", "v": "v"}
 # =============================================================================
 # validation helpers
 # =============================================================================
-def _check_int(x, name: str, minimum: int) -> int:
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {x!r} ({type(x).__name__}).")
-    x = int(x)
-    if x < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {x}.")
-    return x
-
-
 def _check_order(order) -> str:
     if order not in ORDERS:
         raise ValueError(
