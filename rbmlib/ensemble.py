@@ -350,7 +350,10 @@ def _function_name(fn) -> str:
 
 
 def _run_key(fn, rbm: RBM, n_chains: int, seed: int, params: dict) -> dict:
-    return {"function": _function_name(fn), "model_fingerprint": rbm.fingerprint(),
+    from .kernels import SAMPLER_VERSION
+
+    return {"function": _function_name(fn), "sampler_version": SAMPLER_VERSION,
+            "model_fingerprint": rbm.fingerprint(),
             "model_shape": [rbm.n_visible, rbm.n_hidden], "model_dtype": rbm.dtype.name,
             "seed": int(seed), "n_chains": int(n_chains), "params": _canonical(params)}
 

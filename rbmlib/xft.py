@@ -46,6 +46,7 @@ import numpy as np
 
 from . import exact
 from ._validation import check_beta
+from .kernels import SAMPLER_VERSION
 from .model import RBM
 
 __all__ = [
@@ -416,7 +417,8 @@ class XFTResult:
     config : dict
         Everything that determines the result: model fingerprint and shape, ``n_chains``,
         ``beta1``, ``beta2s``, ``n_equil``, ``seed``, ``orders``, ``bin_width``,
-        ``q_max``, ``trace_every``.
+        ``q_max``, ``trace_every`` and ``sampler_version``
+        (:data:`rbmlib.kernels.SAMPLER_VERSION`; absent from files made with version 1).
     counts : ndarray of int64, shape (n_orders, n_beta2, 2, n_bins)
         ``counts[o, t, p, k]``: chains of parity ``p`` (global chain index mod 2) whose
         heat ``Q`` after one sweep of ``orders[o]`` at ``beta2s[t]`` fell in the fine bin
@@ -769,8 +771,9 @@ def _run_xft_ensemble(rbm, config, *, shard_size, checkpoint_dir, progress, max_
     res = out.value
     res.meta["wall_time_s"] = out.shard_seconds
     res.meta["code_version"] = code_version()
+    loaded = sum(b - a for a, b in out.loaded)
     res.meta["sessions"].append({"started": started, "shard_size": int(shard_size), "executor": out.executor,
-                                 "chains_loaded": sum(b - a for a, b in out.loaded),
+                                 "chains_at_start": loaded, "chains_loaded": loaded,
                                  "chains_computed": sum(b - a for a, b in out.computed),
                                  "shards_retried": out.retried, "wall_s": out.wall_s,
                                  "shard_cpu_s": out.shard_cpu_seconds,
@@ -857,6 +860,7 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
         "model_dtype": rbm.dtype.name, "n_chains": n_chains, "beta1": beta1, "beta2s": beta2s,
         "n_equil": int(n_equil), "seed": int(seed), "orders": orders, "equil_order": "hv",
         "bin_width": float(bin_width), "q_max": float(q_max), "trace_every": int(trace_every),
+        "sampler_version": SAMPLER_VERSION,
     }
     if executor is not None or scheduler is not None or workers is not None:
         return _run_xft_ensemble(rbm, config, shard_size=shard_size, checkpoint_dir=checkpoint_dir,

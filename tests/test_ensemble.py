@@ -316,7 +316,7 @@ def test_driver_killed_then_resumed_without_recomputation(tmp_path, dask_client)
     assert full.value["E"].tobytes() == E_REF.tobytes()
 
 
-def test_checkpoint_of_another_run_is_refused(tmp_path):
+def test_checkpoint_of_another_run_is_refused(tmp_path, monkeypatch):
     ck = tmp_path / "ck"
     en.run_ensemble(en.energy_statistics, RBM_, 100, seed=1, params={"n_sweeps": 2}, shard_size=50,
                     checkpoint_dir=ck)
@@ -335,6 +335,11 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
         kw.update(change)
         with pytest.raises(ValueError, match=f"different run.*{name}"):
             en.run_ensemble(kw.pop("fn"), kw.pop("rbm"), kw.pop("n_chains"), checkpoint_dir=ck, **kw)
+    # a sampler whose arithmetic changed (another kernels.SAMPLER_VERSION) never resumes this checkpoint
+    monkeypatch.setattr(rbmlib.kernels, "SAMPLER_VERSION", rbmlib.kernels.SAMPLER_VERSION + 1)
+    with pytest.raises(ValueError, match="different run.*sampler_version"):
+        en.run_ensemble(en.energy_statistics, RBM_, 100, seed=1, params={"n_sweeps": 2}, checkpoint_dir=ck)
+    monkeypatch.undo()
     # a folder with shard files but no manifest is not adopted
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -377,7 +382,10 @@ def test_run_xft_identical_on_every_executor(tmp_path, pool, dask_client):
     assert part.n_done == 300 and not part.complete
     res = xft.run_xft(RBM_, 700, shard_size=250, executor=pool, checkpoint_dir=ck, **XFT_KW)
     _xft_equal(res, ref)
-    assert res.meta["sessions"][-1]["chains_loaded"] == 300
+    last = res.meta["sessions"][-1]
+    assert last["chains_loaded"] == 300
+    # the same session fields as an in-process run (chapter 4 reads both kinds)
+    assert last["chains_at_start"] == 300 and last["chains_at_end"] == 700
     # the two checkpoint kinds are never mixed
     with pytest.raises(ValueError, match="parallel run"):
         xft.run_xft(RBM_, 700, shard_size=250, checkpoint_dir=ck, **XFT_KW)

@@ -390,6 +390,108 @@ def test_energy_float64_agrees_to_1e12():
 
 
 # ----------------------------------------------------------------------------
+# fields kept between sweeps: updated by flips, recomputed every REFRESH updates
+# ----------------------------------------------------------------------------
+def _ref_update(rows, bias, field, snap, src, k):
+    """The documented field update (rbmlib.kernels), in plain NumPy scalars of the model dtype."""
+    rows = np.asarray(rows)
+    on = np.flatnonzero((src == 1) & (snap == 0))
+    off = np.flatnonzero((src == 0) & (snap == 1))
+    if k % kernels.REFRESH != 0 and len(on) + len(off) <= int(src.sum()):
+        out = field.copy()
+        for i in on:                                   # added in increasing order ...
+            out = out + rows[i]
+        for i in off:                                  # ... then subtracted in increasing order
+            out = out - rows[i]
+        return out
+    out = bias.copy()
+    for i in np.flatnonzero(src):
+        out = out + rows[i]
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("order", ["hv", "vh"])
+def test_kept_fields_follow_the_documented_updates_bit_for_bit(dtype, order):
+    """Every update of the kept fields, by flips or from scratch, reproduced in NumPy."""
+    rbm = RBM.random(40, 24, scale=0.5, bias_scale=0.5, seed=11, dtype=dtype)
+    W, WT, a, b = np.asarray(rbm.W), np.ascontiguousarray(rbm.W.T), np.asarray(rbm.a), np.asarray(rbm.b)
+    ch = Chains(rbm, 6, seed=5)
+    n_flip = n_scratch = 0
+    prev = None
+    for t in range(2 * kernels.REFRESH + 3):
+        ch.run(1, order=order, beta=0.9)
+        f = ch._fields
+        k = t                                          # one update of each field per sweep
+        if prev is not None:
+            for c in range(ch.n_chains):
+                exp_h = _ref_update(W, b, prev["FH"][c], prev["VS"][c], f["VS"][c], k)
+                exp_v = _ref_update(WT, a, prev["FV"][c], prev["HS"][c], f["HS"][c], k)
+                np.testing.assert_array_equal(f["FH"][c], exp_h)
+                np.testing.assert_array_equal(f["FV"][c], exp_v)
+                flips = int(np.sum(f["VS"][c] != prev["VS"][c]))
+                by_flips = k % kernels.REFRESH != 0 and flips <= int(f["VS"][c].sum())
+                n_flip += by_flips
+                n_scratch += not by_flips
+        prev = {key: (x.copy() if isinstance(x, np.ndarray) else x) for key, x in f.items()}
+    assert n_flip > 50 and n_scratch >= 2 * ch.n_chains     # both paths exercised
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_kept_fields_stay_within_the_rounding_bound(dtype):
+    """After up to REFRESH - 1 updates by flips a field is still a rounding error away from exact.
+
+    Bound: each update adds or subtracts at most n_src rows and every partial
+    sum is bounded by M = |bias| + sum_i |row_i|, so after at most REFRESH updates
+    the error is below REFRESH * n_src * eps * M (eps of the model dtype).
+    """
+    rbm = RBM.random(120, 80, scale=0.3, bias_scale=1.0, seed=3, dtype=dtype)
+    W64 = np.asarray(rbm.W, dtype=np.float64)
+    a64, b64 = np.asarray(rbm.a, dtype=np.float64), np.asarray(rbm.b, dtype=np.float64)
+    eps = np.finfo(dtype).eps
+    Mh = np.abs(b64) + np.abs(W64).sum(axis=0)
+    Mv = np.abs(a64) + np.abs(W64).sum(axis=1)
+    ch = Chains(rbm, 64, seed=1)
+    worst = 0.0
+    for t in range(3 * kernels.REFRESH):
+        ch.run(1)
+        f = ch._fields
+        err_h = np.abs(f["FH"] - (f["VS"] @ W64 + b64)) / (kernels.REFRESH * 120 * eps * Mh)
+        err_v = np.abs(f["FV"] - (f["HS"] @ W64.T + a64)) / (kernels.REFRESH * 80 * eps * Mv)
+        worst = max(worst, err_h.max(), err_v.max())
+    assert worst <= 1.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("order", ["hv", "vh", "h", "v"])
+def test_split_runs_equal_one_run(dtype, order):
+    """run(a) + run(b) == run(a + b) across REFRESH boundaries, and copies continue identically."""
+    rbm = RBM.random(30, 20, scale=0.5, seed=8, dtype=dtype)
+    one = Chains(rbm, 40, seed=9)
+    split = one.copy()
+    one.run(2 * kernels.REFRESH + 5, order=order)
+    for n in (3, kernels.REFRESH, 1, kernels.REFRESH + 1):
+        split.run(n, order=order)
+    np.testing.assert_array_equal(one.v, split.v)
+    np.testing.assert_array_equal(one.h, split.h)
+    np.testing.assert_array_equal(one.rng_state, split.rng_state)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_rebuilt_chains_continue_exactly_at_a_recomputation(dtype):
+    """Chains rebuilt from saved (v, h, rng_state) match the original where the original recomputes."""
+    rbm = RBM.random(30, 20, scale=0.5, seed=8, dtype=dtype)
+    orig = Chains(rbm, 40, seed=2)
+    orig.run(kernels.REFRESH)                       # the next update of both fields is from scratch
+    rebuilt = Chains(rbm, 40, seed=2, v0=orig.v, h0=orig.h)
+    rebuilt.rng_state[:] = orig.rng_state
+    orig.run(7)
+    rebuilt.run(7)
+    np.testing.assert_array_equal(orig.v, rebuilt.v)
+    np.testing.assert_array_equal(orig.h, rebuilt.h)
+
+
+# ----------------------------------------------------------------------------
 # per-chain beta, schedules, set_model, copy, sample(n_sweeps=0)
 # ----------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)

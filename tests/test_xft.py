@@ -305,6 +305,10 @@ def test_bad_inputs(tmp_path):
         xft.run_xft(rbm, 20, checkpoint_dir=tmp_path, **{**ok, "beta2s": [0.9]})
     with pytest.raises(ValueError, match="different run.*model_fingerprint"):
         xft.run_xft(RBM.random(4, 3, seed=1), 20, checkpoint_dir=tmp_path, **ok)
+    with pytest.MonkeyPatch.context() as mp:        # another version of the sampler's arithmetic
+        mp.setattr(xft, "SAMPLER_VERSION", xft.SAMPLER_VERSION + 1)
+        with pytest.raises(ValueError, match="different run.*sampler_version"):
+            xft.run_xft(rbm, 20, checkpoint_dir=tmp_path, **ok)
     # exact
     for kernel in ("", "hx", "HV", 3):
         with pytest.raises(ValueError, match="kernel"):
