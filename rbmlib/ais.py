@@ -73,7 +73,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +81,7 @@ import numba as nb
 import numpy as np
 from scipy.optimize import brentq
 
+from ._io import atomic_write_text
 from . import exact
 from ._validation import check_binary
 from .kernels import N_LANES, _bernoulli, _exp_neg, _field, _uniforms, _xoshiro_fill, seed_streams
@@ -1219,13 +1219,7 @@ def _resolve_model(model):
 
 
 def _write_json(path: Path, record: dict):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(record, indent=1, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
 def paper_scale_run(model="mnist-784x500", *, n_runs: int = 100, schedule="salakhutdinov", seed: int = 0,

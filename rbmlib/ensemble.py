@@ -81,7 +81,6 @@ import math
 import numbers
 import os
 import socket
-import tempfile
 import threading
 import time
 import warnings
@@ -90,6 +89,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._io import atomic_savez, atomic_write_text
 from .model import RBM
 
 __all__ = [
@@ -263,20 +263,6 @@ def _decode(x, arrays):
     return x
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _shard_path(folder: Path, start: int, stop: int) -> Path:
     return folder / f"chains-{start:015d}-{stop:015d}.npz"
 
@@ -287,7 +273,7 @@ def _save_shard(folder: Path, start: int, stop: int, key_sha: str, result, info:
     record = {"format": _FORMAT + ".shard", "format_version": _FORMAT_VERSION, "key_sha256": key_sha,
               "start": start, "stop": stop, "tree": tree, "info": info}
     path = _shard_path(folder, start, stop)
-    _atomic_write(path, lambda fh: np.savez_compressed(fh, __record__=np.array(json.dumps(record)), **arrays))
+    atomic_savez(path, compressed=True, __record__=np.array(json.dumps(record)), **arrays)
     return path
 
 
@@ -397,7 +383,7 @@ def _open_checkpoint(folder: Path, key: dict, key_sha: str):
                              "rbmlib.ensemble (or it was damaged). Use an empty folder.")
         text = json.dumps({"format": _FORMAT, "format_version": _FORMAT_VERSION, "key": key,
                            "key_sha256": key_sha}, indent=1, sort_keys=True)
-        _atomic_write(mpath, lambda fh: fh.write(text.encode()))
+        atomic_write_text(mpath, text)
     done = []
     for p in shard_files:
         parts = p.stem.split("-")

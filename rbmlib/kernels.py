@@ -491,21 +491,13 @@ def _uniforms_ol(words, r, n):
 # half-sweeps
 # ----------------------------------------------------------------------------
 @nb.njit(cache=True, error_model="numpy")
-def _field(rows, bias, src, idx, field):
-    """field = bias + sum of rows[i] over the active units i of src.
+def _add_rows(rows, idx, k, field):
+    """field[j] += rows[idx[m], j] for m = 0 .. k-1, left to right per element.
 
-    Per element the sum is strictly left to right in increasing i,
-    ``((bias + row_i1) + row_i2) + ...``; rows are consumed four at a time
-    (one pass over ``field`` per four rows) without changing that order.
+    Rows are consumed four at a time (one pass over ``field`` per four rows)
+    without changing the per-element order.
     """
-    n_src = src.shape[0]
     n_dst = field.shape[0]
-    k = 0
-    for i in range(n_src):          # branch-free list of the active units
-        idx[k] = i
-        k += np.int64(src[i])
-    for j in range(n_dst):
-        field[j] = bias[j]
     m = 0
     while m + 4 <= k:
         r0 = rows[idx[m]]
@@ -522,41 +514,51 @@ def _field(rows, bias, src, idx, field):
         m += 1
 
 
+# _sub_rows is _add_rows with '-': one generic function taking the operation as a
+# first-class function argument stops numba from caching every kernel that uses it
+# ("dynamic globals"), and a sign factor would add a multiply to the hot loop.
 @nb.njit(cache=True, error_model="numpy")
-def _add_flips(rows, on, k_on, off, k_off, field):
-    """field += rows[on[0:k_on]] (in that order), then -= rows[off[0:k_off]] (in that order).
-
-    Four rows per pass over ``field``, left to right per element, like :func:`_field`.
-    """
+def _sub_rows(rows, idx, k, field):
+    """field[j] -= rows[idx[m], j] for m = 0 .. k-1, left to right per element."""
     n_dst = field.shape[0]
     m = 0
-    while m + 4 <= k_on:
-        r0 = rows[on[m]]
-        r1 = rows[on[m + 1]]
-        r2 = rows[on[m + 2]]
-        r3 = rows[on[m + 3]]
-        for j in range(n_dst):
-            field[j] = (((field[j] + r0[j]) + r1[j]) + r2[j]) + r3[j]
-        m += 4
-    while m < k_on:
-        r0 = rows[on[m]]
-        for j in range(n_dst):
-            field[j] += r0[j]
-        m += 1
-    m = 0
-    while m + 4 <= k_off:
-        r0 = rows[off[m]]
-        r1 = rows[off[m + 1]]
-        r2 = rows[off[m + 2]]
-        r3 = rows[off[m + 3]]
+    while m + 4 <= k:
+        r0 = rows[idx[m]]
+        r1 = rows[idx[m + 1]]
+        r2 = rows[idx[m + 2]]
+        r3 = rows[idx[m + 3]]
         for j in range(n_dst):
             field[j] = (((field[j] - r0[j]) - r1[j]) - r2[j]) - r3[j]
         m += 4
-    while m < k_off:
-        r0 = rows[off[m]]
+    while m < k:
+        r0 = rows[idx[m]]
         for j in range(n_dst):
             field[j] -= r0[j]
         m += 1
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _field(rows, bias, src, idx, field):
+    """field = bias + sum of rows[i] over the active units i of src.
+
+    Per element the sum is strictly left to right in increasing i,
+    ``((bias + row_i1) + row_i2) + ...``.
+    """
+    n_src = src.shape[0]
+    k = 0
+    for i in range(n_src):          # branch-free list of the active units
+        idx[k] = i
+        k += np.int64(src[i])
+    for j in range(field.shape[0]):
+        field[j] = bias[j]
+    _add_rows(rows, idx, k, field)
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _add_flips(rows, on, k_on, off, k_off, field):
+    """field += rows[on[0:k_on]] (in that order), then -= rows[off[0:k_off]] (in that order)."""
+    _add_rows(rows, on, k_on, field)
+    _sub_rows(rows, off, k_off, field)
 
 
 @nb.njit(cache=True, error_model="numpy")

@@ -22,12 +22,11 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ._io import atomic_savez
 from ._validation import check_beta, check_binary, check_dtype, check_finite
 
 __all__ = ["RBM", "sigmoid", "softplus"]
@@ -311,20 +310,7 @@ class RBM:
             text = json.dumps(record, sort_keys=True)
         except TypeError as exc:
             raise TypeError(f"metadata must be JSON-serialisable: {exc}") from None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, W=self._W, a=self._a, b=self._b, meta=np.array(text))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; a saved model is an ordinary shareable file
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
+        return atomic_savez(path, W=self._W, a=self._a, b=self._b, meta=np.array(text))
 
     @classmethod
     def load(cls, path) -> "RBM":

@@ -22,14 +22,13 @@ when the code and the machine's floating-point behaviour are the same.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from ._io import atomic_write
 from .model import RBM
 
 __all__ = ["RECIPES", "load_reference", "reference_path", "train_recipe", "train_reference", "evaluate",
@@ -286,14 +285,8 @@ def _cmd_samples(args):
     ax.set_axis_off()
     ax.set_title(f"{args.name}: {args.sweeps} Gibbs sweeps from noise", fontsize=8)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".png", dir=out.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, bbox_inches="tight")
-        os.replace(tmp, out)
+        atomic_write(out, lambda fh: fig.savefig(fh, format="png", bbox_inches="tight"))
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     print(f"saved {out}")

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from ._io import atomic_write_text
 
 __all__ = ["record_claim", "load_claims", "STATUSES", "claims_dir"]
 
@@ -71,10 +72,7 @@ def record_claim(id: str, *, chapter: str, anchor: str, source: str, statement: 
     text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     if path.exists() and path.read_text() == text:
         return rec
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
     return rec
 
 

@@ -56,7 +56,6 @@ import numbers
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +64,7 @@ from typing import Callable, NamedTuple
 import numba as nb
 import numpy as np
 
+from ._io import atomic_savez
 from ._validation import check_beta, check_dtype
 from .model import RBM
 
@@ -512,21 +512,6 @@ def _machine() -> dict:
             "numba_threads": nb.get_num_threads()}
 
 
-def _atomic_savez(path: Path, **arrays) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _config_hash(config: dict) -> str:
@@ -540,7 +525,7 @@ def _save_checkpoint(path, config, state) -> None:
     arrays = {k: state[k] for k in ("W", "a", "b", "vW", "va", "vb")}
     if state.get("chains_v") is not None:
         arrays.update(chains_v=state["chains_v"], chains_h=state["chains_h"], chains_rng=state["chains_rng"])
-    _atomic_savez(Path(path), record=np.array(json.dumps(record, sort_keys=True)), **arrays)
+    atomic_savez(path, record=np.array(json.dumps(record, sort_keys=True)), **arrays)
 
 
 def _load_checkpoint(path, config) -> dict:

@@ -36,7 +36,6 @@ import math
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +43,7 @@ from pathlib import Path
 import numba as nb
 import numpy as np
 
+from ._io import atomic_savez
 from . import exact
 from ._validation import check_beta
 from .kernels import SAMPLER_VERSION
@@ -554,7 +554,7 @@ class XFTResult:
         """
         counts, first = self._arrays(trim=True)
         path = Path(path)
-        _atomic_npz(path, counts=counts, outside=self.outside,
+        atomic_savez(path, compressed=True, counts=counts, outside=self.outside,
                     record=np.array(json.dumps(self._record(_RESULT_FORMAT, first), sort_keys=True)))
         return path
 
@@ -591,19 +591,6 @@ def _n_bins(cfg) -> int:
     return -2 * _k_min(cfg)
 
 
-def _atomic_npz(path: Path, **arrays):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def code_version() -> str:
@@ -914,7 +901,7 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
             session["chains_at_end"] = res.n_done
             if ckpt is not None:
                 counts, first = res._arrays(trim=False)
-                _atomic_npz(ckpt, counts=counts, outside=res.outside,
+                atomic_savez(ckpt, compressed=True, counts=counts, outside=res.outside,
                             record=np.array(json.dumps(res._record(_CHECKPOINT_FORMAT, first), sort_keys=True)))
             shards += 1
             if bar is not None:
