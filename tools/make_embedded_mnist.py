@@ -26,9 +26,7 @@ import argparse
 import gzip
 import hashlib
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from rbmlib import datasets as ds  # noqa: E402
+from rbmlib._io import atomic_savez  # noqa: E402
 
 #: SHA-256 of the decompressed canonical IDX files (MNIST test split).
 IDX_SHA256 = {
@@ -105,18 +104,8 @@ def main(argv=None):
         ok = digest == ds.EMBEDDED_SHA256
         print(f"matches rbmlib.datasets.EMBEDDED_SHA256: {ok}")
         return 0 if ok else 1
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, images=packed, labels=labels, split=split, info=np.array(info_json))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    out = atomic_savez(args.out, compressed=True, images=packed, labels=labels, split=split,
+                       info=np.array(info_json))
     print(f"wrote {out} ({out.stat().st_size} bytes)")
     if digest != ds.EMBEDDED_SHA256:
         print("NOTE: set rbmlib.datasets.EMBEDDED_SHA256 to the content sha256 above.")
