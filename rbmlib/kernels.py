@@ -572,19 +572,23 @@ def _update_field(rows, bias, src, snap, on, off, field, scratch):
     """
     n_src = src.shape[0]
     if not scratch:
-        k_on = 0
-        k_off = 0
-        k_act = 0
-        for i in range(n_src):          # branch-free lists of the flipped units
-            x = np.int64(src[i])
-            y = np.int64(snap[i])
-            on[k_on] = i
-            k_on += x & (1 - y)
-            off[k_off] = i
-            k_off += y & (1 - x)
-            k_act += x
-            snap[i] = src[i]
-        if k_on + k_off <= k_act:
+        n_flip = 0                      # count first (vectorised): listing is only worth it
+        n_act = 0                       # when the flip update will be used
+        for i in range(n_src):
+            x = np.int32(src[i])
+            n_flip += x ^ np.int32(snap[i])
+            n_act += x
+        if n_flip <= n_act:
+            k_on = 0
+            k_off = 0
+            for i in range(n_src):      # branch-free lists of the flipped units
+                x = np.int64(src[i])
+                y = np.int64(snap[i])
+                on[k_on] = i
+                k_on += x & (1 - y)
+                off[k_off] = i
+                k_off += y & (1 - x)
+                snap[i] = src[i]
             _add_flips(rows, on, k_on, off, k_off, field)
             return
     for i in range(n_src):

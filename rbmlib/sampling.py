@@ -62,8 +62,8 @@ rows of the units that flipped (about half as many) are added or subtracted. The
 sums run at the cache bandwidth of the machine; random numbers (four xoshiro256**
 lanes per chain as one SIMD vector) and Bernoulli draws (a branch-free,
 vectorised exp) cost about a quarter of a sweep. On the trained 784 x 500 model at
-10,000 chains this is ~3.7x faster than scikit-learn's ``BernoulliRBM.gibbs``
-and ~1.6x faster than the two dense sgemm products alone, per core
+10,000 chains this is 3.5-3.8x faster than scikit-learn's ``BernoulliRBM.gibbs``
+and 1.6-1.8x faster than the two dense sgemm products alone, per core
 (``benchmarks/bench_sampler.py``, ``benchmarks/README.md``). Chains are processed
 in parallel (numba ``prange``) in blocks of :data:`rbmlib.kernels.BLOCK`.
 
