@@ -854,13 +854,8 @@ def reverse_log_likelihood(rbm: RBM, data, *, n_chains: int = 1, schedule="salak
     seed : int
         Run ``m`` of point ``n`` uses stream ``(seed, REVERSE_STREAM_OFFSET + n * n_chains + m)``.
     shard_size, executor, scheduler, workers, threads, retries, checkpoint_dir : optional
-        Run the ``n_points * n_chains`` reverse runs in shards of ``shard_size`` through
-        :func:`rbmlib.ensemble.run_ensemble`: ``workers=N`` a local process pool,
-        ``scheduler='tcp://host:8786'`` a Dask cluster (``'local'``: a LocalCluster of
-        ``workers`` processes), ``executor`` a ready executor / ``distributed.Client``;
-        ``checkpoint_dir`` keeps finished shards (resume by calling again). Every run
-        keeps its own random stream, so the weights are bit-identical to the default
-        in-process computation. ``wall_s`` is then the summed compute time of the shards.
+        As in :func:`log_partition`; the runs sharded are the ``n_points * n_chains``
+        reverse runs.
 
     Returns
     -------

@@ -490,51 +490,50 @@ def _uniforms_ol(words, r, n):
 # ----------------------------------------------------------------------------
 # half-sweeps
 # ----------------------------------------------------------------------------
-@nb.njit(cache=True, error_model="numpy")
-def _add_rows(rows, idx, k, field):
-    """field[j] += rows[idx[m], j] for m = 0 .. k-1, left to right per element.
+@nb.njit(inline="always")
+def _plus(x, y):
+    return x + y
 
-    Rows are consumed four at a time (one pass over ``field`` per four rows)
-    without changing the per-element order.
+
+@nb.njit(inline="always")
+def _minus(x, y):
+    return x - y
+
+
+def _accumulate(rows, idx, k, field, subtract):
+    """field[j] += rows[idx[m], j] (``-=`` if ``subtract``) for m = 0 .. k-1, left to right per element.
+
+    ``subtract`` must be a literal ``True`` / ``False`` at the call site: it selects
+    the operation when the kernel is compiled (a function passed as an argument
+    instead would stop numba from caching every kernel that uses it). Rows are
+    consumed four at a time (one pass over ``field`` per four rows) without
+    changing the per-element order.
     """
-    n_dst = field.shape[0]
-    m = 0
-    while m + 4 <= k:
-        r0 = rows[idx[m]]
-        r1 = rows[idx[m + 1]]
-        r2 = rows[idx[m + 2]]
-        r3 = rows[idx[m + 3]]
-        for j in range(n_dst):
-            field[j] = (((field[j] + r0[j]) + r1[j]) + r2[j]) + r3[j]
-        m += 4
-    while m < k:
-        r0 = rows[idx[m]]
-        for j in range(n_dst):
-            field[j] += r0[j]
-        m += 1
 
 
-# _sub_rows is _add_rows with '-': one generic function taking the operation as a
-# first-class function argument stops numba from caching every kernel that uses it
-# ("dynamic globals"), and a sign factor would add a multiply to the hot loop.
-@nb.njit(cache=True, error_model="numpy")
-def _sub_rows(rows, idx, k, field):
-    """field[j] -= rows[idx[m], j] for m = 0 .. k-1, left to right per element."""
-    n_dst = field.shape[0]
-    m = 0
-    while m + 4 <= k:
-        r0 = rows[idx[m]]
-        r1 = rows[idx[m + 1]]
-        r2 = rows[idx[m + 2]]
-        r3 = rows[idx[m + 3]]
-        for j in range(n_dst):
-            field[j] = (((field[j] - r0[j]) - r1[j]) - r2[j]) - r3[j]
-        m += 4
-    while m < k:
-        r0 = rows[idx[m]]
-        for j in range(n_dst):
-            field[j] -= r0[j]
-        m += 1
+@overload(_accumulate, prefer_literal=True)
+def _accumulate_ol(rows, idx, k, field, subtract):
+    if not isinstance(subtract, types.BooleanLiteral):
+        return None
+    op = _minus if subtract.literal_value else _plus
+
+    def impl(rows, idx, k, field, subtract):
+        n_dst = field.shape[0]
+        m = 0
+        while m + 4 <= k:
+            r0 = rows[idx[m]]
+            r1 = rows[idx[m + 1]]
+            r2 = rows[idx[m + 2]]
+            r3 = rows[idx[m + 3]]
+            for j in range(n_dst):
+                field[j] = op(op(op(op(field[j], r0[j]), r1[j]), r2[j]), r3[j])
+            m += 4
+        while m < k:
+            r0 = rows[idx[m]]
+            for j in range(n_dst):
+                field[j] = op(field[j], r0[j])
+            m += 1
+    return impl
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -551,14 +550,14 @@ def _field(rows, bias, src, idx, field):
         k += np.int64(src[i])
     for j in range(field.shape[0]):
         field[j] = bias[j]
-    _add_rows(rows, idx, k, field)
+    _accumulate(rows, idx, k, field, False)
 
 
 @nb.njit(cache=True, error_model="numpy")
 def _add_flips(rows, on, k_on, off, k_off, field):
     """field += rows[on[0:k_on]] (in that order), then -= rows[off[0:k_off]] (in that order)."""
-    _add_rows(rows, on, k_on, field)
-    _sub_rows(rows, off, k_off, field)
+    _accumulate(rows, on, k_on, field, False)
+    _accumulate(rows, off, k_off, field, True)
 
 
 @nb.njit(cache=True, error_model="numpy")
