@@ -184,10 +184,11 @@ def _aligned_rows(M: np.ndarray) -> np.ndarray:
     per_line = 64 // M.itemsize
     m_pad = -(-m // per_line) * per_line
     nbytes = n * m_pad * M.itemsize
-    buf = np.zeros(nbytes + 64, dtype=np.uint8)
+    buf = np.empty(nbytes + 64, dtype=np.uint8)
     start = (-buf.ctypes.data) % 64
     out = buf[start:start + nbytes].view(M.dtype).reshape(n, m_pad)
     out[:, :m] = M
+    out[:, m:] = 0
     return out
 
 
@@ -252,7 +253,12 @@ class Chains:
     def _set(self, rbm: RBM):
         self._rbm = rbm
         self._W, self._WT, self._a, self._b = _model_arrays(rbm)
-        self._fields = None   # field cache of the kernels; rebuilt from scratch at the next sweep
+        # The kept fields belong to the old parameters: zero update counts make the next update
+        # of each field a recomputation (the arrays are reused when the dtype stays).
+        if getattr(self, "_fields", None) is not None and self._fields["FH"].dtype == self._W.dtype:
+            self._fields["n_upd_h"] = self._fields["n_upd_v"] = 0
+        else:
+            self._fields = None
 
     def _field_cache(self):
         """Per-chain fields and the states they belong to, with update counters (see kernels)."""
