@@ -1,5 +1,5 @@
-# Two entry points for users (see README):  make book   and   make test
-# Both create (or reuse) the local virtual environment .venv from the pinned requirements.
+# Entry points for users (see README):  make book (read),  make lab (explore),  make test (test)
+# All three create (or reuse) the local virtual environment .venv from the pinned requirements.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -24,6 +24,16 @@ book: $(STAMP)
 	$(BIN)/python tools/make_headline_figure.py
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
 	@echo "Book written to _build/html/index.html"
+
+## Explore the course in JupyterLab (third entry point, same .venv): the chapters' explorers (ipywidgets
+## sliders) run, Markdown cells are rendered as MyST (jupyterlab-myst). Listens on 127.0.0.1 only; more
+## options with LAB_ARGS, e.g.  make lab LAB_ARGS="--no-browser --port=8899". As root (a container), --allow-root
+## is passed, since Jupyter refuses to start as root otherwise.
+LAB_ARGS ?=
+.PHONY: lab
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir="$(CURDIR)" \
+	  --LabApp.default_url=/lab/tree/chapters $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 ## Re-run only the notebook execution step (also used by `make book`).
 execute: $(STAMP)

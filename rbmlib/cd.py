@@ -1159,13 +1159,14 @@ def learning_explorer(rbm: RBM, data, *, n_steps: int = 300, beta: float = 1.0):
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
+    from .plotting import explorer_box, explorer_slider
 
     _check_rbm(rbm)
     _check_tiny(rbm, "learning_explorer")
     n_steps = _check_int(n_steps, "n_steps", 1)
-    k_slider = widgets.IntSlider(value=1, min=1, max=20, description="k", continuous_update=False)
-    lr_slider = widgets.FloatLogSlider(value=0.3, base=10, min=-2, max=0.5, step=0.05, description="eta",
-                                       continuous_update=False, readout_format=".3g")
+    k_slider = explorer_slider(widgets.IntSlider, "Gibbs sweeps k", value=1, min=1, max=20)
+    lr_slider = explorer_slider(widgets.FloatLogSlider, "learning rate \u03b7", value=0.3, base=10, min=-2,
+                                max=0.5, step=0.025, readout_format=".3g")
     out = widgets.Output()
 
     def draw(change=None):
@@ -1178,12 +1179,13 @@ def learning_explorer(rbm: RBM, data, *, n_steps: int = 300, beta: float = 1.0):
                                                    learning_rate=lr_slider.value, n_steps=n_steps, beta=beta))
                 except FloatingPointError as exc:
                     print(f"{method}: {exc}")
-            if runs:
-                fig = plot_learning_runs(runs)
+            if runs:  # legend with the learning rate as the slider shows it (3 significant digits)
+                fig = plot_learning_runs(runs, labels=[f"{r.method.upper()}-{r.k}, \u03b7 = {r.learning_rate:.3g}"
+                                                       for r in runs])
                 plt.show()
                 plt.close(fig)
 
     k_slider.observe(draw, names="value")
     lr_slider.observe(draw, names="value")
     draw()
-    return widgets.VBox([widgets.HBox([k_slider, lr_slider]), out])
+    return explorer_box([widgets.VBox([k_slider, lr_slider]), out])

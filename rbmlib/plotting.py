@@ -19,6 +19,8 @@ Interactive explorers
   display widgets (their output differs between runs). Set the environment variable
   ``RBMLIB_INTERACTIVE=1`` (or ``0``) to force it on (or off).
 * :func:`temperature_explorer` -- ipywidgets slider over ``beta``.
+* :func:`explorer_slider`, :func:`explorer_box` -- the explorers' common look (wide
+  sliders with uncut descriptions; a box whose saved plain text says to run the cell).
 
 Text
 ----
@@ -49,6 +51,8 @@ __all__ = [
     "plot_heatmap",
     "plot_temperature_panels",
     "temperature_explorer",
+    "explorer_slider",
+    "explorer_box",
 ]
 
 
@@ -436,8 +440,42 @@ def plot_temperature_panels(rbm: RBM, betas: Sequence[float], *, fig=None, share
     return fig
 
 
+# Shared look of the explorers (also used by thermo.work_explorer and cd.learning_explorer).
+EXPLORER_SLIDER_WIDTH = "640px"      # whole slider row; the track gets ~440 px of it
+EXPLORER_DESCRIPTION_WIDTH = "11em"  # the longest description ("sweeps per step") fits uncut
+EXPLORER_PLAIN_TEXT = ("[rbmlib explorer: its sliders exist only while the notebook runs; "
+                       "run this cell in JupyterLab (make lab)]")
+
+
+def explorer_slider(cls, description: str, **kwargs):
+    """An ipywidgets slider of the explorers' size: full description, wide track, redraw on release."""
+    import ipywidgets as widgets
+    kwargs.setdefault("continuous_update", False)
+    return cls(description=description, style={"description_width": EXPLORER_DESCRIPTION_WIDTH},
+               layout=widgets.Layout(width=EXPLORER_SLIDER_WIDTH, max_width="100%"), **kwargs)
+
+
+def explorer_box(children):
+    """The explorers' outer ``VBox``.
+
+    A notebook saved and reopened keeps no live widget: JupyterLab then shows the output's
+    plain-text form (an untrusted notebook) or "Error displaying widget" (a trusted one).
+    The plain text of this box says what to do (run the cell) instead of ``VBox(children=...)``.
+    """
+    import ipywidgets as widgets
+
+    class Explorer(widgets.VBox):
+        def __repr__(self):
+            return EXPLORER_PLAIN_TEXT
+
+    return Explorer(children)
+
+
 def temperature_explorer(rbm: RBM, *, beta_min: float = 0.05, beta_max: float = 20.0, beta: float = 1.0):
     """ipywidgets explorer: a log-scale ``beta`` slider redrawing :func:`plot_temperature_panels`.
+
+    The slider moves in steps of 1/100 of a decade (2.3 %); its readout and the figure's
+    title show ``beta`` to 3 significant digits.
 
     Returns the widget (display it, or let it be the last expression of a cell).
     Only call it in a live session (see :func:`interactive`): a widget's
@@ -448,9 +486,10 @@ def temperature_explorer(rbm: RBM, *, beta_min: float = 0.05, beta_max: float = 
     beta_min, beta_max, beta = (check_beta(x) for x in (beta_min, beta_max, beta))
     if not beta_min < beta_max:
         raise ValueError(f"need beta_min < beta_max, got {beta_min} and {beta_max}.")
-    slider = widgets.FloatLogSlider(value=min(max(beta, beta_min), beta_max), base=10,
-                                    min=math.log10(beta_min), max=math.log10(beta_max), step=0.02,
-                                    description="beta", continuous_update=False, readout_format=".3g")
+    slider = explorer_slider(widgets.FloatLogSlider, "inverse temperature \u03b2",
+                             value=min(max(beta, beta_min), beta_max), base=10,
+                             min=math.log10(beta_min), max=math.log10(beta_max), step=0.01,
+                             readout_format=".3g")
     out = widgets.Output()
 
     def draw(change=None):
@@ -458,9 +497,12 @@ def temperature_explorer(rbm: RBM, *, beta_min: float = 0.05, beta_max: float = 
         with out:
             out.clear_output(wait=True)
             fig = plot_temperature_panels(rbm, [slider.value])
+            for ax in fig.axes:  # the slider's value to 3 significant digits, as in its readout
+                if ax.get_title().startswith(r"$\beta ="):
+                    ax.set_title(rf"$\beta = {slider.value:.3g}$")
             plt.show()
             plt.close(fig)
 
     slider.observe(draw, names="value")
     draw()
-    return widgets.VBox([slider, out])
+    return explorer_box([slider, out])

@@ -1283,6 +1283,7 @@ def work_explorer(make_protocol, *, beta: float = 1.0, n_chains: int = 2000, max
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
+    from .plotting import explorer_box, explorer_slider
 
     if not callable(make_protocol):
         raise TypeError("make_protocol must be a callable n_steps -> Protocol.")
@@ -1290,28 +1291,30 @@ def work_explorer(make_protocol, *, beta: float = 1.0, n_chains: int = 2000, max
     order = _check_order(order)
     p1 = _check_protocol(make_protocol(1))
     delta_f = free_energy_difference(p1, beta)
-    k_slider = widgets.IntSlider(value=min(10, max_steps), min=1, max=max_steps, description="steps K",
-                                 continuous_update=False)
-    s_slider = widgets.IntSlider(value=1, min=1, max=max_sweeps, description="sweeps/step",
-                                 continuous_update=False)
+    k_slider = explorer_slider(widgets.IntSlider, "protocol steps K", value=min(10, max_steps), min=1,
+                               max=max_steps)
+    s_slider = explorer_slider(widgets.IntSlider, "sweeps per step", value=1, min=1, max=max_sweeps)
     out = widgets.Output()
 
     def draw(change=None):
-        prot = _check_protocol(make_protocol(k_slider.value))
-        fw = run_protocol(prot, n_chains, beta=beta, seed=seed, order=order, n_sweeps_per_step=s_slider.value)
+        k, s = k_slider.value, s_slider.value
+        prot = _check_protocol(make_protocol(k))
+        fw = run_protocol(prot, n_chains, beta=beta, seed=seed, order=order, n_sweeps_per_step=s)
         rv = run_protocol(prot.reversed(), n_chains, beta=beta, seed=seed + 1, order=reversed_order(order),
-                          n_sweeps_per_step=s_slider.value)
+                          n_sweeps_per_step=s)
         with out:
             out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(6, 3.5))
+            fig, ax = plt.subplots(figsize=(7, 3.8))
             est = jarzynski(fw.work, beta)
             plot_work_histograms(fw.work, rv.work, delta_f=delta_f, ax=ax,
-                                 title=(f"K={k_slider.value}, <W>-dF={fw.work.mean() - delta_f:.2f}, "
-                                        f"Jarzynski dF-dF={est.delta_f - delta_f:+.2f}"))
+                                 title=(f"$K = {k}$, {s} sweep{'s' if s > 1 else ''} per step:  "
+                                        rf"$\langle W\rangle - \Delta F = {fw.work.mean() - delta_f:.2f}$,  "
+                                        rf"Jarzynski $\widehat{{\Delta F}} - \Delta F = {est.delta_f - delta_f:+.2f}$"))
+            ax.title.set_fontsize(10)
             plt.show()
             plt.close(fig)
 
     k_slider.observe(draw, names="value")
     s_slider.observe(draw, names="value")
     draw()
-    return widgets.VBox([widgets.HBox([k_slider, s_slider]), out])
+    return explorer_box([widgets.VBox([k_slider, s_slider]), out])
