@@ -62,6 +62,23 @@ losing or duplicating a chain. A checkpoint with another key is refused with an
 error naming the differing settings. Shard files are written by the calling
 process, so workers need no shared file system.
 
+A checkpoint folder is locked (an OS file lock, :mod:`rbmlib._locking`) for as long
+as a run uses it: a second run on the same folder is refused with the holder's PID
+and command line, and the lock dies with its process, so a killed run leaves no
+stale lock. Temporary files of writes cut short by a kill are removed when the next
+run opens the folder. A shard file found damaged when a run starts (unreadable
+zip, bad checksum, undecodable data) is moved to ``damaged/`` in the folder, with a
+warning naming it, and its chains are recomputed.
+
+Interruption
+------------
+Worker processes of a local pool die with their driver: each one asks the kernel
+to kill it when its parent dies (Linux ``PR_SET_PDEATHSIG``) and also watches its
+parent from a thread. Workers ignore ``SIGINT`` (a Ctrl-C in the terminal reaches
+the whole process group); when the driver is interrupted (``KeyboardInterrupt``,
+or ``SIGTERM`` under the command line) it terminates its workers at once instead
+of waiting for their shards, and every finished shard is already checkpointed.
+
 Example
 -------
 >>> import rbmlib
@@ -80,7 +97,9 @@ import json
 import math
 import numbers
 import os
+import signal
 import socket
+import sys
 import threading
 import time
 import warnings
@@ -89,7 +108,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_savez, atomic_write_text
+from ._io import atomic_savez, atomic_write_text, remove_stale_temporaries
+from ._locking import lock_folder
 from .model import RBM
 
 __all__ = [
@@ -278,17 +298,26 @@ def _save_shard(folder: Path, start: int, stop: int, key_sha: str, result, info:
 
 
 def _check_shard_file(path: Path, key_sha: str) -> None:
-    """Read only the record of a shard file and check it belongs to this run."""
-    with np.load(path, allow_pickle=False) as z:
-        record = json.loads(str(z["__record__"]))
-    if record.get("key_sha256") != key_sha:
-        raise ValueError(f"{path.name} belongs to another run (its key differs from the manifest's).")
+    """Read a shard file completely (record and every array, checksums included) and check it
+    belongs to this run; raises if anything is damaged."""
+    _check_tree(_load_shard(path, key_sha)[0], f"checkpointed shard {path.name}")
+
+
+def _move_aside(path: Path) -> Path:
+    """Move a damaged shard file into ``damaged/`` of its folder (kept for inspection)."""
+    dest_dir = path.parent / "damaged"
+    dest_dir.mkdir(exist_ok=True)
+    dest = dest_dir / path.name
+    os.replace(path, dest)
+    return dest
 
 
 def _load_shard(path: Path, key_sha: str):
     with np.load(path, allow_pickle=False) as z:
         record = json.loads(str(z["__record__"]))
         arrays = {k: z[k] for k in z.files if k != "__record__"}
+    if not isinstance(record, dict):
+        raise ValueError(f"{path} has no valid shard record.")
     if record.get("key_sha256") != key_sha:
         raise ValueError(f"{path} belongs to another run (its key differs from the manifest's).")
     return _decode(record["tree"], arrays), record.get("info", {})
@@ -359,8 +388,10 @@ def _flat(d, prefix=""):
 
 
 def _open_checkpoint(folder: Path, key: dict, key_sha: str):
-    """Create or check the manifest; return the finished shard ranges [(start, stop, path)], sorted."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Create or check the manifest; return the finished shard ranges [(start, stop, path)], sorted.
+
+    The caller holds the folder's lock."""
+    remove_stale_temporaries(folder, owned=True)
     mpath = folder / _MANIFEST
     shard_files = sorted(folder.glob("chains-*-*.npz"))
     if mpath.exists():
@@ -478,11 +509,44 @@ class _Inline:
     def recover(self):
         pass
 
-    def close(self):
+    def close(self, abort=False):
         pass
 
 
-def _pool_initializer(threads):
+def _die_with_parent(parent_pid: int) -> None:
+    """In a worker process: end this process when its driver (``parent_pid``) dies.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, enforced by the kernel even while a
+    numba kernel holds the GIL. Everywhere: a daemon thread polls the parent PID every
+    second (the fallback where prctl is missing). Also ignores SIGINT: a Ctrl-C in the
+    terminal reaches the whole process group, and the driver stops its workers itself.
+    """
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except (ValueError, OSError):  # pragma: no cover -- not the main thread
+        pass
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):  # pragma: no cover
+            pass
+    if os.getppid() != parent_pid:       # the driver died before the watch was set up
+        os._exit(1)
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="rbmlib-parent-watch", daemon=True).start()
+
+
+def _pool_initializer(threads, parent_pid=None):
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     _set_threads(threads)
 
 
@@ -509,7 +573,7 @@ class _Pool:
     def _new(self):
         import multiprocessing as mp
         return cf.ProcessPoolExecutor(max_workers=self.n_workers, mp_context=mp.get_context("spawn"),
-                                      initializer=_pool_initializer, initargs=(self.threads,))
+                                      initializer=_pool_initializer, initargs=(self.threads, os.getpid()))
 
     def window(self):
         return self.n_workers
@@ -531,9 +595,24 @@ class _Pool:
         self._ex.shutdown(wait=False, cancel_futures=True)
         self._ex = self._new()
 
-    def close(self):
-        if self._own:
-            self._ex.shutdown(wait=True, cancel_futures=True)
+    def close(self, abort=False):
+        if not self._own:
+            return
+        if abort:
+            # interrupted: stop the workers now instead of waiting for their shards
+            procs = list((getattr(self._ex, "_processes", None) or {}).values())
+            for p in procs:
+                try:
+                    p.terminate()
+                except (OSError, ValueError):  # pragma: no cover -- already gone
+                    pass
+            self._ex.shutdown(wait=False, cancel_futures=True)
+            for p in procs:
+                p.join(timeout=10)
+                if p.is_alive():  # pragma: no cover
+                    p.kill()
+            return
+        self._ex.shutdown(wait=True, cancel_futures=True)
 
 
 class _Dask:
@@ -588,7 +667,7 @@ class _Dask:
     def recover(self):
         pass
 
-    def close(self):
+    def close(self, abort=False):
         if self._own:
             self.client.close()
             if self._cluster is not None:
@@ -783,6 +862,8 @@ def run_ensemble(fn, rbm: RBM, n_chains: int, *, seed: int = 0, params: dict | N
     ValueError
         A checkpoint of another run in ``checkpoint_dir`` (the message lists the
         differing settings), bad arguments.
+    rbmlib._locking.RunLocked
+        Another live process is using ``checkpoint_dir`` (the message names it).
     """
     if not isinstance(rbm, RBM):
         raise TypeError(f"rbm must be an rbmlib.RBM, got {type(rbm).__name__}.")
@@ -797,16 +878,29 @@ def run_ensemble(fn, rbm: RBM, n_chains: int, *, seed: int = 0, params: dict | N
     key = _run_key(fn, rbm, n_chains, seed, params)
     key_sha = _key_sha(key)
     folder = None if checkpoint_dir is None else Path(checkpoint_dir)
+    lock = None if folder is None else lock_folder(folder, "checkpoint folder")
+    try:
+        return _drive(fn, rbm, n_chains, seed, params, key, key_sha, folder, shard_size, reduce, initial,
+                      executor, scheduler, workers, threads, retries, max_shards, progress, desc)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _drive(fn, rbm, n_chains, seed, params, key, key_sha, folder, shard_size, reduce, initial,
+           executor, scheduler, workers, threads, retries, max_shards, progress, desc):
+    """:func:`run_ensemble` once its arguments are checked and its checkpoint folder (if any) is locked."""
     done_files = []
     if folder is not None:
         for a, b, p in _open_checkpoint(folder, key, key_sha):
             try:
                 _check_shard_file(p, key_sha)
                 done_files.append((a, b, p))
-            except Exception as exc:  # noqa: BLE001 -- a damaged shard file is recomputed
-                warnings.warn(f"checkpointed shard {p.name} is unreadable ({type(exc).__name__}: {exc}); "
-                              "its chains are recomputed.", RuntimeWarning, stacklevel=2)
-                p.unlink(missing_ok=True)
+            except Exception as exc:  # noqa: BLE001 -- a damaged shard file is moved aside and recomputed
+                dest = _move_aside(p)
+                warnings.warn(f"checkpointed shard {p} is unreadable or damaged ({type(exc).__name__}: {_one_line(exc)}); "
+                              f"moved to {dest} and its chains {a}..{b - 1} are recomputed.",
+                              RuntimeWarning, stacklevel=3)
     todo = plan_shards(n_chains, shard_size, [(a, b) for a, b, _ in done_files])
     if max_shards is not None:
         todo = todo[:max_shards]
@@ -823,7 +917,12 @@ def run_ensemble(fn, rbm: RBM, n_chains: int, *, seed: int = 0, params: dict | N
         while pos < len(order):
             a, b, path = order[pos]
             if path is not None:
-                part, info[a] = _load_shard(path, key_sha)
+                try:
+                    part, info[a] = _load_shard(path, key_sha)
+                except Exception as exc:  # noqa: BLE001 -- damaged after the start-up check
+                    raise ValueError(f"checkpointed shard {path} became unreadable during the run "
+                                     f"({type(exc).__name__}: {_one_line(exc)}); rerun the same call: it is "
+                                     "then moved aside and recomputed.") from None
             elif a in ready:
                 part = ready.pop(a)
             else:
@@ -853,6 +952,7 @@ def run_ensemble(fn, rbm: RBM, n_chains: int, *, seed: int = 0, params: dict | N
         if bar is not None:
             bar.update(b - a)
 
+    aborted = True
     try:
         if todo:
             backend = _backend(executor, scheduler, workers, threads, retries)
@@ -917,11 +1017,12 @@ def run_ensemble(fn, rbm: RBM, n_chains: int, *, seed: int = 0, params: dict | N
         fold_ready()
         if pos != len(order):  # pragma: no cover -- every planned shard is folded or an error was raised
             raise RuntimeError("internal error: not every shard was reduced.")
+        aborted = False
     finally:
         if bar is not None:
             bar.close()
         if backend is not None:
-            backend.close()
+            backend.close(abort=aborted)
     done = sorted(loaded + computed)
     return EnsembleResult(value=reducer.value(), n_chains=n_chains, n_done=sum(b - a for a, b in done),
                           computed=sorted(computed), loaded=loaded, retried=retried,
@@ -930,6 +1031,10 @@ def run_ensemble(fn, rbm: RBM, n_chains: int, *, seed: int = 0, params: dict | N
                           shard_seconds=float(sum(float(i.get("seconds", 0.0)) for i in info.values())),
                           shard_cpu_seconds=float(sum(float(i.get("cpu_seconds", 0.0)) for i in info.values())),
                           shard_info=info, key=key)
+
+
+def _one_line(exc) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 # =============================================================================
