@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,12 @@ class RBM:
 
     def __init__(self, W, a, b, *, dtype=np.float64, metadata: dict | None = None):
         dt = check_dtype(dtype)
+        for x, name in ((W, "W"), (a, "a"), (b, "b")):
+            if np.iscomplexobj(x):
+                raise TypeError(f"{name} is complex (dtype {np.asarray(x).dtype}); RBM parameters must be real. "
+                                f"Pass np.real({name}) if the imaginary part is meant to be dropped.")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise TypeError(f"metadata must be a dict (JSON-serialisable), got {type(metadata).__name__}.")
         W = np.array(W, dtype=dt, copy=True)
         a = np.array(a, dtype=dt, copy=True)
         b = np.array(b, dtype=dt, copy=True)
@@ -143,9 +150,15 @@ class RBM:
         ``W ~ N(0, scale^2)``, ``a, b ~ N(0, bias_scale^2)`` with ``bias_scale``
         defaulting to ``scale``. Deterministic for a given ``seed``.
         """
-        if n_visible < 1 or n_hidden < 1:
-            raise ValueError("n_visible and n_hidden must be >= 1.")
+        for name, n in (("n_visible", n_visible), ("n_hidden", n_hidden)):
+            if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {n!r}.")
         bias_scale = scale if bias_scale is None else bias_scale
+        for name, x in (("scale", scale), ("bias_scale", bias_scale)):
+            if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real) or not (np.isfinite(x) and x >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {x!r}.")
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0 (it seeds numpy.random.default_rng), got {seed!r}.")
         rng = np.random.default_rng(seed)
         W = scale * rng.standard_normal((n_visible, n_hidden))
         a = bias_scale * rng.standard_normal(n_visible)
@@ -168,6 +181,21 @@ class RBM:
         """
         beta = check_beta(beta)
         return RBM(beta * self._W, beta * self._a, beta * self._b, dtype=self.dtype, metadata=self.metadata)
+
+    def perturbed(self, relative: float, *, seed: int = 0) -> "RBM":
+        """The model with every parameter multiplied by ``1 + relative * z``, ``z ~ N(0, 1)`` i.i.d.
+
+        A probe of round-off sensitivity: with ``relative`` of a few units of the
+        last place (``1e-15`` in float64), a computation whose result moves by
+        more than round-off is unstable (chaotic) and its printed value would
+        depend on the machine's arithmetic. Deterministic for a given ``seed``.
+        """
+        relative = float(relative)
+        if not (np.isfinite(relative) and relative >= 0):
+            raise ValueError(f"relative must be a finite number >= 0, got {relative!r}.")
+        rng = np.random.default_rng(seed)
+        W, a, b = (x * (1.0 + relative * rng.standard_normal(x.shape)) for x in (self._W, self._a, self._b))
+        return RBM(W, a, b, dtype=self.dtype, metadata=self.metadata)
 
     def transpose(self) -> "RBM":
         """The same model with the roles of the layers swapped (``W -> W.T``, ``a <-> b``)."""
@@ -334,7 +362,7 @@ class RBM:
                         "Save models with RBM.save()."
                     )
                 W, a, b = z["W"], z["a"], z["b"]
-                record = json.loads(str(z["meta"]))
+                text = str(z["meta"])
         except ValueError:
             raise
         except Exception as exc:  # zipfile.BadZipFile, EOFError, OSError, ...
@@ -342,9 +370,26 @@ class RBM:
                 f"Could not read model file {path} ({type(exc).__name__}: {exc}). The file is "
                 "truncated or corrupted: re-create it (e.g. retrain or re-download)."
             ) from None
+        try:
+            record = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"{path} is not a valid rbmlib model file: its metadata record is not JSON "
+                             f"({exc}). Re-create the file with RBM.save().") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{path} is not a valid rbmlib model file: its metadata record is a "
+                             f"{type(record).__name__}, not a JSON object. Re-create the file with RBM.save().")
         if record.get("format") != _FORMAT:
             raise ValueError(f"{path} is not an rbmlib model file (format={record.get('format')!r}).")
-        model = cls(W, a, b, dtype=record["dtype"], metadata=record.get("metadata", {}))
+        meta = record.get("metadata", {})
+        if not isinstance(meta, dict):
+            raise ValueError(f"{path}: the model's 'metadata' is a {type(meta).__name__}, not a JSON object; "
+                             "the file is damaged or was not written by RBM.save(). Re-create it.")
+        if not isinstance(record.get("dtype"), str):
+            raise ValueError(f"{path} is not a valid rbmlib model file: no 'dtype' in its metadata record.")
+        try:
+            model = cls(W, a, b, dtype=record["dtype"], metadata=meta)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path} holds an invalid model: {' '.join(str(exc).split())}") from None
         if model.fingerprint() != record.get("fingerprint"):
             raise ValueError(
                 f"{path}: parameter fingerprint does not match the one recorded at save time; "
