@@ -14,6 +14,7 @@ from . import exact
 from . import models
 from . import report
 from . import sampling
+from . import tempering
 from . import thermo
 from . import training
 from . import xft
@@ -25,4 +26,4 @@ from .training import train
 __version__ = "0.1.0"
 
 __all__ = ["RBM", "ais", "cd", "datasets", "exact", "load_mnist", "models", "report", "sample", "sampling", "sigmoid",
-           "softplus", "thermo", "train", "training", "xft", "__version__"]
+           "softplus", "tempering", "thermo", "train", "training", "xft", "__version__"]
