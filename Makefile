@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: book test execute env clean browser
+.PHONY: book test test-quick test-portable ci execute env clean browser
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -43,6 +43,25 @@ execute: $(STAMP)
 ## + the browser test of the built book (tests/test_book.py, needs Chromium: see `browser`).
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+## Quick unit run for contributors (no chapter re-execution, no book build, no browser): a few minutes.
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not notebooks and not browser"
+
+## The portability pass (CI runs it after `make test`): every chapter re-executed under nbval and the
+## bit-identity tests, with numpy's highest SIMD dispatch level switched off (tools/simd_fallback.py:
+## an AVX-512 machine computes like an AVX2 one, an AVX2 machine like an SSE4.2 one) and numba compiling
+## for a generic x86-64 CPU into its own cache. Committed outputs must come out identical.
+test-portable: $(STAMP)
+	@features="$$($(BIN)/python tools/simd_fallback.py)"; cache="$$(mktemp -d)"; \
+	$(BIN)/python tools/simd_fallback.py --describe; \
+	echo "Portability pass: NPY_DISABLE_CPU_FEATURES='$$features' NUMBA_CPU_NAME=generic NUMBA_CACHE_DIR=$$cache"; \
+	NPY_DISABLE_CPU_FEATURES="$$features" $(BIN)/python tools/simd_fallback.py --describe; \
+	NPY_DISABLE_CPU_FEATURES="$$features" NUMBA_CPU_NAME=generic NUMBA_CACHE_DIR="$$cache" \
+	  $(BIN)/python -m pytest -m "notebooks or bitidentity"; status=$$?; rm -rf "$$cache"; exit $$status
+
+## What CI runs (.ci/run): the full test, then the portability pass.
+ci: test test-portable
 
 ## Chromium for the browser test of the book. Found (or CHROMIUM=/path/to/chrome given): nothing to do.
 ## Missing: installed with apt-get when running as root (as CI does), else what to install is printed

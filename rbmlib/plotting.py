@@ -44,6 +44,7 @@ __all__ = [
     "interactive",
     "state_labels",
     "format_violation",
+    "format_p",
     "markdown_table",
     "plot_distribution_bars",
     "plot_digits",
@@ -100,6 +101,21 @@ def state_labels(n_units: int) -> list[str]:
     if n_units < 0 or n_units > 16:
         raise ValueError(f"state_labels: n_units must be in 0..16 (2**n labels), got {n_units}.")
     return [format(k, f"0{n_units}b") if n_units else "" for k in range(2 ** n_units)]
+
+
+def format_p(p: float, *, floor: float = 1e-10) -> str:
+    """A p-value at the precision it honestly has, the same text on every machine.
+
+    ``'< 1e-10'`` below ``floor`` (far in the tail, where the value is set by the
+    tail approximation and by round-off), two significant digits in scientific
+    notation below 0.01 (``'3.2e-04'``), two decimals above (``'0.41'``).
+    """
+    p = float(p)
+    if not (math.isfinite(p) and 0.0 <= p <= 1.0):
+        raise ValueError(f"format_p expects a p-value in [0, 1], got {p!r}.")
+    if p < floor:
+        return f"< {floor:.0e}"
+    return f"{p:.1e}" if p < 0.01 else f"{p:.2f}"
 
 
 def format_violation(x: float, *, noise: float = 1e-12, digits: int = 2) -> str:
@@ -441,8 +457,8 @@ def plot_temperature_panels(rbm: RBM, betas: Sequence[float], *, fig=None, share
 
 
 # Shared look of the explorers (also used by thermo.work_explorer and cd.learning_explorer).
-EXPLORER_SLIDER_WIDTH = "640px"      # whole slider row; the track gets ~440 px of it
-EXPLORER_DESCRIPTION_WIDTH = "11em"  # the longest description ("sweeps per step") fits uncut
+EXPLORER_SLIDER_WIDTH = "680px"      # whole slider row; the track gets ~440 px of it
+EXPLORER_DESCRIPTION_WIDTH = "13em"  # the longest description ("inverse temperature β") fits uncut
 EXPLORER_PLAIN_TEXT = ("[rbmlib explorer: its sliders exist only while the notebook runs; "
                        "run this cell in JupyterLab (make lab)]")
 
@@ -474,8 +490,8 @@ def explorer_box(children):
 def temperature_explorer(rbm: RBM, *, beta_min: float = 0.05, beta_max: float = 20.0, beta: float = 1.0):
     """ipywidgets explorer: a log-scale ``beta`` slider redrawing :func:`plot_temperature_panels`.
 
-    The slider moves in steps of 1/100 of a decade (2.3 %); its readout and the figure's
-    title show ``beta`` to 3 significant digits.
+    The slider moves in steps of 1/100 of a decade (2.3 %) and redraws when released; its
+    readout and the figure's title show ``beta`` to 3 significant digits.
 
     Returns the widget (display it, or let it be the last expression of a cell).
     Only call it in a live session (see :func:`interactive`): a widget's
@@ -496,10 +512,11 @@ def temperature_explorer(rbm: RBM, *, beta_min: float = 0.05, beta_max: float = 
         plt = _plt()
         with out:
             out.clear_output(wait=True)
-            fig = plot_temperature_panels(rbm, [slider.value])
-            for ax in fig.axes:  # the slider's value to 3 significant digits, as in its readout
+            fig = plot_temperature_panels(rbm, [slider.value],
+                                          fig=plt.figure(figsize=(6.4, 4.6), layout="constrained"))
+            for ax in fig.axes:  # the slider's value to 3 significant digits, as its readout shows it
                 if ax.get_title().startswith(r"$\beta ="):
-                    ax.set_title(rf"$\beta = {slider.value:.3g}$")
+                    ax.set_title(rf"$\beta = {slider.value:#.3g}$")
             plt.show()
             plt.close(fig)
 

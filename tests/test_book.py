@@ -430,6 +430,7 @@ def _screenshot(cdp: CDP, path: Path, height: int | None = None) -> None:
     path.write_bytes(base64.b64decode(data))
 
 
+@pytest.mark.browser
 def test_every_page_renders_offline_in_a_browser(chromium, built_book, server, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pages = [p for p in _pages(built_book) if p != "index.html"]  # index.html only redirects (see below)
@@ -461,6 +462,7 @@ def test_every_page_renders_offline_in_a_browser(chromium, built_book, server, b
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
 
 
+@pytest.mark.browser
 def test_every_table_of_contents_link_answers_200(chromium, built_book, server, browser):
     browser.events.clear()
     browser.send("Page.navigate", url=server + "index.html")  # it redirects to the landing page
@@ -527,6 +529,7 @@ class _Links(html.parser.HTMLParser):
             self.script_urls += re.findall(r"(?:https?:|wss?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s\"'`]*", data)
 
 
+@pytest.mark.browser
 def test_local_links_and_anchors_resolve_and_nothing_loads_from_another_host(built_book):
     parsed = {}
     for page in _pages(built_book):
@@ -560,6 +563,7 @@ def test_local_links_and_anchors_resolve_and_nothing_loads_from_another_host(bui
     assert parsed["index.html"].refs and any(a == "refresh" and v == "intro.html" for _, a, v in parsed["index.html"].refs)
 
 
+@pytest.mark.browser
 def test_mathjax_is_served_from_the_build(built_book):
     intro = (built_book / "intro.html").read_text()
     scripts = re.findall(r'<script[^>]*src="([^"]*mathjax[^"]*)"', intro, flags=re.I)
@@ -569,6 +573,7 @@ def test_mathjax_is_served_from_the_build(built_book):
     assert (built_book / "_static" / "mathjax" / "input" / "tex" / "extensions" / "ams.js").is_file()
 
 
+@pytest.mark.browser
 def test_bibliography_is_labelled_author_year(built_book):
     page = (built_book / "bibliography.html").read_text(encoding="utf-8")
     labels = [html.unescape(re.sub(r"<[^>]+>", "", m)).strip("[]")
