@@ -1180,7 +1180,7 @@ def learning_explorer(rbm: RBM, data, *, n_steps: int = 300, beta: float = 1.0):
                 except FloatingPointError as exc:
                     print(f"{method}: {exc}")
             if runs:  # legend with the learning rate as the slider shows it (3 significant digits)
-                fig = plot_learning_runs(runs, labels=[f"{r.method.upper()}-{r.k}, \u03b7 = {r.learning_rate:.3g}"
+                fig = plot_learning_runs(runs, labels=[f"{r.method.upper()}-{r.k}, \u03b7 = {r.learning_rate:#.3g}"
                                                        for r in runs])
                 plt.show()
                 plt.close(fig)
