@@ -89,6 +89,7 @@ def _sphinx_project(tmp: Path, claims: dict[str, dict] | None, *, headline_png: 
     if claims is not None:
         (src / "results" / "claims").mkdir(parents=True)
         (src / "results" / "claims" / "ch1.json").write_text(json.dumps(claims))
+        (src / "results" / "claims" / "causes.yml").write_text(CAUSES_YML)
     if headline_png:
         import matplotlib
         matplotlib.use("Agg")
@@ -121,7 +122,10 @@ GOOD = {"id": "ch1.good", "chapter": "chapters/ch1", "anchor": "ch1-exact", "sou
 BAD = {"id": "ch1.bad", "chapter": "chapters/ch1", "anchor": "ch1-exact", "source": "notes",
        "statement": "The full block sweep satisfies detailed balance on the joint space.",
        "status": "fails-corrected", "measure": "max violation = 1.2e-4 (4x3 model)",
-       "correction": "Only the half-updates do; the time reversal of 'hv' is 'vh'."}
+       "correction": "Only the half-updates do; the time reversal of 'hv' is 'vh'.",
+       "quote": r"&= \frac{p_{\lambda}(v',h')}{p_{\lambda}(v,h)}", "where": "notes §2",
+       "tier": "wrong", "cause": "sweep"}
+CAUSES_YML = "sweep:\n  title: The sweep is not reversible\n  summary: Its reversal is the opposite order.\n"
 
 
 def test_claim_pages_say_plainly_when_there_are_no_records(tmp_path):
@@ -143,12 +147,19 @@ def test_sample_records_render_with_links_and_errata(tmp_path):
     assert "2 claims checked in 1 chapter: 1 holds (exact check); 0 holds (statistical test); " \
            "1 fails, corrected; 0 imprecise, corrected." in rep_text
     assert "<table" in rep and "ch1.good" in rep_text and "ch1.bad" in rep_text
+    assert "Claims of the paper (1)" in rep_text and "Claims of the study notes (1)" in rep_text
     assert "max |error| &lt; 1e-12" in rep          # pipes in a cell survive
     assert r"\(T(x,y)p(x) = T(y,x)p(y)\)" in rep      # Markdown maths in a statement becomes maths
     assert 'href="chapters/ch1.html#ch1-exact"' in rep  # link to the checking section
     err = (out / "errata.html").read_text()
     err_text = _visible_text(out / "errata.html")
-    assert "1 of the 2 claims recorded so far are wrong or imprecise as stated." in err_text
+    assert "1 of the 2 claims recorded so far are wrong or imprecise as stated: 1 root cause; " \
+           "1 wrong result, 0 derivation slip, correct result, 0 notation or typo. Whose: 1 notes." in err_text
+    assert "Wrong results." in err_text and "The sweep is not reversible (1 claim)" in err_text
+    assert "Its reversal is the opposite order." in err_text        # the cause's summary
+    assert r"\begin{aligned}&amp;= \frac{p_{\lambda}(v&#39;,h&#39;)}" in err or \
+           r"\begin{aligned}&amp;= \frac{p_{\lambda}(v',h')}" in err   # the quote typeset as maths
+    assert "(notes §2)" in err_text
     assert "ch1.bad" in err_text and "ch1.good" not in err_text
     assert "Only the half-updates do; the time reversal of ‘hv’ is ‘vh’." in err_text or \
            "Only the half-updates do; the time reversal of 'hv' is 'vh'." in err_text
@@ -164,6 +175,27 @@ def test_all_holding_records_give_an_empty_errata_and_the_figure_shows(tmp_path)
     assert (out / "_images" / "head.png").stat().st_size > 0
     assert "Caption of the headline." in _visible_text(out / "index.html")
     assert "No headline figure yet." not in index
+
+
+def test_errata_group_symptoms_of_one_cause_and_order_tiers(tmp_path):
+    slip = {**BAD, "id": "ch1.slip", "tier": "notation", "cause": "typo", "status": "imprecise-corrected",
+            "quote": "It does not matter", "statement": "A typo."}
+    second = {**BAD, "id": "ch1.second", "statement": "K sweeps satisfy detailed balance."}
+    src = _sphinx_project(tmp_path, claims={"ch1.bad": BAD, "ch1.second": second, "ch1.slip": slip})
+    (src / "results" / "claims" / "causes.yml").write_text(CAUSES_YML + "typo:\n  title: A typo\n  summary: Harmless.\n")
+    rc, log, out = _sphinx_build(src)
+    assert rc == 0, log
+    text = _visible_text(out / "errata.html")
+    assert "The sweep is not reversible (2 claims)" in text and "A typo (1 claim)" in text
+    assert text.index("Wrong results.") < text.index("The sweep is not reversible") < \
+        text.index("Notation and typos.") < text.index("A typo (1 claim)")
+    assert "\u201cIt does not matter\u201d (notes §2)" in text     # a sentence is quoted as text
+
+
+def test_an_undefined_cause_fails_the_strict_build(tmp_path):
+    rc, log, _ = _sphinx_build(_sphinx_project(tmp_path, claims={"ch1.bad": {**BAD, "cause": "nope"}}))
+    assert rc != 0
+    assert "names cause 'nope', which results/claims/causes.yml does not define" in log, log
 
 
 @pytest.mark.parametrize("broken, message", [

@@ -169,32 +169,119 @@ def _count_line(records) -> str:
             f"chapter{'s' if n_ch != 1 else ''}: " + "; ".join(parts) + ".")
 
 
+SOURCE_SECTIONS = (
+    ("paper", "Claims of the paper",
+     "What its abstract states or what the study notes report it to say (quoted in each record)."),
+    ("both", "Claims of the paper and of the notes", ""),
+    ("notes", "Claims of the study notes", ""),
+    ("library", "Validations of rbmlib",
+     "Not claims of either text: checks that the library computes what the chapters rely on."),
+)
+TIER_SECTIONS = (
+    ("wrong", "Wrong results",
+     "The result as stated is wrong, or holds only under conditions the text does not give."),
+    ("derivation", "Derivation slips with a correct result",
+     "A step is wrong or missing; the result it leads to is nevertheless right."),
+    ("notation", "Notation and typos", "Nothing downstream depends on them."),
+)
+TIER_TEXT = {"wrong": "wrong result", "derivation": "derivation slip, correct result", "notation": "notation or typo"}
+
+
+def _quote_text(rec) -> str:
+    """The record's quote(s) as MyST: LaTeX fragments as maths, sentences in quotation marks."""
+    q = rec.get("quote")
+    if not q:
+        return ""
+    out = []
+    for part in ([q] if isinstance(q, str) else q):
+        part = " ".join(part.split())
+        if "$" in part or "\\" not in part and not re.search(r"[\\^_{}]", part):
+            out.append(f"“{part}”")              # a sentence (maybe with inline maths)
+        elif "&" in part or "\\\\" in part:
+            out.append(f"${{\\begin{{aligned}}{part}\\end{{aligned}}}}$")
+        else:
+            out.append(f"${part}$")
+    where = rec.get("where") or ""
+    return " … ".join(out) + (f" ({where})" if where else "")
+
+
 def render_report(records: list[dict]) -> str:
-    """MyST Markdown of the reproduction report for *records* (all statuses)."""
+    """MyST Markdown of the reproduction report for *records* (all statuses), by whose claim it is."""
     if not records:
         return NO_RECORDS
     out = [_count_line(records)]
-    for chapter in sorted({r["chapter"] for r in records}):
-        rows = [[_claim_cell(r), r["statement"], _verdict(r["status"]), r["measure"]]
-                for r in records if r["chapter"] == chapter]
-        out.append(f"**Chapter {{doc}}`/{chapter}`**")
-        out.append(_list_table(["Claim (whose; where)", "Statement", "Verdict", "Measured"], rows, "22 40 13 25"))
+    for source, title, blurb in SOURCE_SECTIONS:
+        mine = [r for r in records if r["source"] == source]
+        if not mine:
+            continue
+        out.append(f"**{title}** ({len(mine)}). {blurb}".rstrip())
+        for chapter in sorted({r["chapter"] for r in mine}):
+            rows = [[_claim_cell(r), [r["statement"], *([f"As written: {_quote_text(r)}"] if r.get("quote") else [])],
+                     _verdict(r["status"]), r["measure"]]
+                    for r in mine if r["chapter"] == chapter]
+            out.append(f"Chapter {{doc}}`/{chapter}`:")
+            out.append(_list_table(["Claim (whose; where)", "Statement", "Verdict", "Measured"], rows, "22 40 13 25"))
     return "\n\n".join(out)
 
 
-def render_errata(records: list[dict]) -> str:
-    """MyST Markdown of the errata: the failed or imprecise claims among *records*."""
+def render_errata(records: list[dict], causes: dict | None = None) -> str:
+    """MyST Markdown of the errata: the failed or imprecise claims, by tier and root cause.
+
+    *causes* maps a cause key to ``{'title', 'summary'}`` (``results/claims/causes.yml``); a record's
+    ``cause`` groups it with the other symptoms of the same mistake, and a cause is listed under the
+    most severe tier among its records.
+    """
     if not records:
         return NO_RECORDS
     bad = [r for r in records if r["status"] in ERRATA_STATUSES]
     if not bad:
         return (f"No erratum: every one of the {len(records)} claims recorded so far holds "
                 f"(see the {{doc}}`reproduction report </reproduction>`).")
-    rows = [[[*_claim_cell(r), _verdict(r["status"])], r["statement"], r["correction"], r["measure"]] for r in bad]
-    return "\n\n".join([
-        f"{len(bad)} of the {len(records)} claims recorded so far are wrong or imprecise as stated.",
-        _list_table(["Claim (whose; where)", "As stated", "Correct statement", "Evidence"], rows, "20 27 33 20"),
-    ])
+    causes = causes or {}
+    order = [t for t, _, _ in TIER_SECTIONS]
+    groups: dict[str, list[dict]] = {}
+    for r in bad:
+        groups.setdefault(r.get("cause") or r["id"], []).append(r)
+
+    def severity(key):
+        return min(order.index(r.get("tier")) if r.get("tier") in order else 0 for r in groups[key])
+
+    by_source = {s: sum(r["source"] == s for r in bad) for s, _, _ in SOURCE_SECTIONS}
+    out = [f"{len(bad)} of the {len(records)} claims recorded so far are wrong or imprecise as stated: "
+           f"{len(groups)} root cause{'s' if len(groups) != 1 else ''}; "
+           + ", ".join(f"{sum(r.get('tier') == t for r in bad)} {TIER_TEXT[t]}" for t in order)
+           + ". Whose: " + ", ".join(f"{n} {SOURCE_TEXT.get(s, s)}" for s, n in by_source.items() if n) + "."]
+    for tier, title, blurb in TIER_SECTIONS:
+        keys = sorted((k for k in groups if severity(k) == order.index(tier)), key=lambda k: (-len(groups[k]), k))
+        if not keys:
+            continue
+        out.append(f"**{title}.** {blurb}")
+        for key in keys:
+            cause = causes.get(key, {})
+            rows = [[[*_claim_cell(r), f"{_verdict(r['status'])}; {TIER_TEXT.get(r.get('tier'), '')}"],
+                     [r["statement"], *([f"As written: {_quote_text(r)}"] if r.get("quote") else [])],
+                     r["correction"], r["measure"]] for r in groups[key]]
+            table = _list_table(["Claim (whose; where checked)", "As stated", "Correct statement", "Evidence"],
+                                rows, "20 27 33 20")
+            fence = "`" * (max(len(m) for m in re.findall(r"`+", table)) + 1)
+            head = cause.get("title") or key
+            body = [" ".join(str(cause.get("summary") or "").split())] if cause.get("summary") else []
+            n = len(groups[key])
+            out.append("\n".join([f"{fence}{{admonition}} {head} ({n} claim{'s' if n != 1 else ''})",
+                                   ":class: book-erratum", "", *body, "", table, fence]))
+    return "\n\n".join(out)
+
+
+def load_causes(folder: Path) -> dict:
+    """The root causes of the errata (``causes.yml`` beside the claim records); {} if absent."""
+    path = Path(folder) / "causes.yml"
+    if not path.is_file():
+        return {}
+    import yaml
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of cause keys to {{title, summary}}")
+    return data
 
 
 # ----------------------------------------------------------------------------- directives
@@ -219,7 +306,17 @@ class _ClaimsDirective(SphinxDirective):
         for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
             env.note_dependency(str(f))
         container = nodes.container(classes=["book-claims"])
-        text = self.renderer(records)
+        if self.renderer is render_errata:
+            causes = load_causes(folder)
+            env.note_dependency(str(folder / "causes.yml"))
+            for r in records:
+                if r["status"] in ERRATA_STATUSES and r.get("cause") and r["cause"] not in causes:
+                    logger.warning(f"claim {r['id']!r} names cause {r['cause']!r}, which "
+                                   f"{CLAIMS_SUBDIR}/causes.yml does not define", location=self.get_location(),
+                                   type="book_report", subtype="claims")
+            text = render_errata(records, causes)
+        else:
+            text = self.renderer(records)
         self.state.nested_parse(StringList(text.splitlines(), source=f"<generated from {CLAIMS_SUBDIR}>"),
                                 self.content_offset, container)
         return [container]
