@@ -10,6 +10,7 @@ hidden biases, ``E(v, h) = -v.W.h - a.v - b.h`` and
 from . import ais
 from . import cd
 from . import datasets
+from . import diagnostics
 from . import exact
 from . import models
 from . import report
@@ -25,5 +26,5 @@ from .training import train
 
 __version__ = "0.1.0"
 
-__all__ = ["RBM", "ais", "cd", "datasets", "exact", "load_mnist", "models", "report", "sample", "sampling", "sigmoid",
+__all__ = ["RBM", "ais", "cd", "datasets", "diagnostics", "exact", "load_mnist", "models", "report", "sample", "sampling", "sigmoid",
            "softplus", "tempering", "thermo", "train", "training", "xft", "__version__"]
