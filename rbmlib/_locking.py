@@ -62,7 +62,7 @@ class RunLock:
         self._fd = None
 
     def acquire(self) -> "RunLock":
-        if fcntl is None:  # pragma: no cover
+        if fcntl is None or self._fd is not None:  # no locks on this system, or held already
             return self
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
@@ -97,6 +97,9 @@ class RunLock:
     def __enter__(self) -> "RunLock":
         return self.acquire()
 
+    def __del__(self):
+        self.release()
+
     def __exit__(self, *exc) -> None:
         self.release()
 
@@ -114,3 +117,33 @@ def lock_file(path, what: str = "checkpoint") -> RunLock:
         raise IsADirectoryError(f"the {what} {path} is a folder; give the path of a file.")
     ensure_folder(path.parent, f"folder of the {what}")
     return RunLock(path.with_name(path.name + ".lock"), f"{what} {path}").acquire()
+
+
+def locks_checkpoint(argument: str, what: str, *, folder: bool):
+    """Decorator: hold the lock of the keyword argument ``argument`` (a checkpoint folder if
+    ``folder``, else a checkpoint file) while the function runs, and first remove the
+    temporary files that killed writers left there."""
+    import functools
+
+    from ._io import remove_stale_temporaries
+
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            target = kwargs.get(argument)
+            if target is None:
+                return fn(*args, **kwargs)
+            if not isinstance(target, (str, os.PathLike)):
+                raise TypeError(f"{argument} must be a path (str or os.PathLike), got {type(target).__name__}.")
+            target = Path(target)
+            lock = lock_folder(target, what) if folder else lock_file(target, what)
+            try:
+                if folder:
+                    remove_stale_temporaries(target)
+                else:
+                    remove_stale_temporaries(target.parent, target.name)
+                return fn(*args, **kwargs)
+            finally:
+                lock.release()
+        return wrapper
+    return deco

@@ -81,7 +81,8 @@ import numba as nb
 import numpy as np
 from scipy.optimize import brentq
 
-from ._io import atomic_write_text
+from ._io import atomic_write_text, check_output
+from ._locking import locks_checkpoint
 from . import exact
 from ._validation import check_binary
 from .kernels import N_LANES, _bernoulli, _exp_neg, _field, _uniforms, _xoshiro_fill, seed_streams
@@ -1206,20 +1207,20 @@ def _machine() -> str:
 def _resolve_model(model):
     if isinstance(model, RBM):
         return model, model.metadata.get("name", "custom")
-    p = Path(str(model))
-    if p.suffix == ".npz" and p.exists():
-        return RBM.load(p), str(p)
-    from . import models  # written by the reference-model helper
-    return models.load_reference(str(model)), str(model)
+    from . import models
+    return models.resolve_model(str(model)), str(model)
 
 
 def _write_json(path: Path, record: dict):
     atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
+@locks_checkpoint("checkpoint_dir", "AIS checkpoint folder", folder=True)
 def paper_scale_run(model="mnist-784x500", *, n_runs: int = 100, schedule="salakhutdinov", seed: int = 0,
                     base_data="train", heldout="heldout", n_heldout: int | None = None,
-                    n_reverse_chains: int = 1, reverse_schedule=None, out=None, **executor_options) -> dict:
+                    n_reverse_chains: int = 1, reverse_schedule=None, out=None, checkpoint_dir=None,
+                    shard_size: int | None = None, reverse_shard_size: int | None = None,
+                    **executor_options) -> dict:
     """Forward AIS ``log Z`` and held-out log-likelihood (plus the RAISE bound) of a reference model.
 
     The Salakhutdinov & Murray (2008) setting by default: 100 runs of 14,500 steps,
@@ -1236,23 +1237,50 @@ def paper_scale_run(model="mnist-784x500", *, n_runs: int = 100, schedule="salak
         rates and for the held-out log-likelihood.
     n_heldout : int, optional
         Use the first ``n_heldout`` held-out digits for the RAISE bound (all by
-        default; the forward-AIS log-likelihood always uses all of them). 0 skips RAISE.
+        default; the forward-AIS log-likelihood always uses all of them). 0 skips RAISE;
+        a negative number or more digits than the split holds is an error.
     n_reverse_chains : int
         RAISE chains per held-out digit.
     reverse_schedule : optional
         RAISE schedule (default: the forward one).
+    out : path, optional
+        JSON result file; checked (folder writable) before anything is computed.
+    checkpoint_dir : path, optional
+        Keep every finished shard of runs: the forward runs in ``checkpoint_dir/forward``,
+        the RAISE runs in ``checkpoint_dir/raise``; calling again with the same arguments
+        resumes. The folder is locked while the run uses it.
+    shard_size, reverse_shard_size : int, optional
+        Runs per shard of the forward and RAISE passes (defaults of :func:`log_partition`
+        and :func:`reverse_log_likelihood`); they do not change any result.
     **executor_options
         ``executor``, ``scheduler``, ``workers``, ``threads``, ``retries`` of
         :func:`log_partition`: run the AIS and RAISE runs in parallel (same bits).
     """
     from . import datasets
+    if out is not None:
+        check_output(out, overwrite=True, what="AIS result file")
+    if n_heldout is not None and (isinstance(n_heldout, (bool, np.bool_))
+                                  or not isinstance(n_heldout, (int, np.integer)) or n_heldout < 0):
+        raise ValueError(f"n_heldout must be None (all held-out digits) or an integer >= 0 (0 skips RAISE), "
+                         f"got {n_heldout!r}.")
+    fwd_opts, rev_opts = dict(executor_options), dict(executor_options)
+    if checkpoint_dir is not None:
+        fwd_opts["checkpoint_dir"] = Path(checkpoint_dir) / "forward"
+        rev_opts["checkpoint_dir"] = Path(checkpoint_dir) / "raise"
+    if shard_size is not None:
+        fwd_opts["shard_size"] = shard_size
+    if reverse_shard_size is not None:
+        rev_opts["shard_size"] = reverse_shard_size
     rbm, name = _resolve_model(model)
     dataset = rbm.metadata.get("dataset", "embedded")
     if dataset not in ("embedded", "mnist-full"):
         dataset = "embedded"
     Xb = datasets.load_mnist(dataset, base_data)
     Xh = datasets.load_mnist(dataset, heldout)
-    fwd = log_partition(rbm, n_runs=n_runs, schedule=schedule, base=Xb, seed=seed, **executor_options)
+    if n_heldout is not None and n_heldout > Xh.shape[0]:
+        raise ValueError(f"n_heldout = {n_heldout} but the {heldout!r} split of {dataset!r} has {Xh.shape[0]} "
+                         f"digits; give at most {Xh.shape[0]} (or omit it to use all).")
+    fwd = log_partition(rbm, n_runs=n_runs, schedule=schedule, base=Xb, seed=seed, **fwd_opts)
     ll = average_log_likelihood(rbm, Xh, fwd.log_z, fwd.log_z_std)
     rec = {
         "format": "rbmlib.ais.paper_scale_run", "format_version": 1,
@@ -1275,7 +1303,7 @@ def paper_scale_run(model="mnist-784x500", *, n_runs: int = 100, schedule="salak
     if n_rev > 0:
         rsched = schedule if reverse_schedule is None else reverse_schedule
         rev = reverse_log_likelihood(rbm, Xh[:n_rev], n_chains=n_reverse_chains, schedule=rsched,
-                                     base=Xb, seed=seed, **executor_options)
+                                     base=Xb, seed=seed, **rev_opts)
         rec["raise"] = {"mean": rev.mean, "mean_std": rev.mean_std, "n_points": n_rev,
                         "n_chains": n_reverse_chains, "n_steps": rev.n_steps,
                         "schedule_sha256": _sha(rev.schedule),
@@ -1303,9 +1331,22 @@ def _cli_schedule(text):
 
 def _cli_run(args) -> int:
     from .ensemble import executor_options
+    opts = executor_options(args)
+    if args.out:
+        check_output(args.out, overwrite=args.force, what="--out file", hint="pass --force to overwrite it")
+    if args.heldout_points is not None and args.heldout_points < 0:
+        raise ValueError(f"--heldout-points must be >= 0 (0 skips the RAISE bound), got {args.heldout_points}.")
+    for flag, v in (("--shard-size", args.shard_size), ("--reverse-shard-size", args.reverse_shard_size)):
+        if v is not None and v < 1:
+            raise ValueError(f"{flag} must be >= 1, got {v}.")
+    if opts["scheduler"] is None and opts["workers"] is None:
+        # in this process, shard by shard: Ctrl-C / SIGTERM then stop between shards instead of
+        # after the whole pass (identical weights: every run has its own random stream)
+        opts["executor"] = "inline"
     rec = paper_scale_run(args.model, n_runs=args.runs, schedule=args.schedule, seed=args.seed,
                           n_heldout=args.heldout_points, n_reverse_chains=args.reverse_chains,
-                          reverse_schedule=args.reverse_schedule, out=args.out, **executor_options(args))
+                          reverse_schedule=args.reverse_schedule, out=args.out, checkpoint_dir=args.checkpoint_dir,
+                          shard_size=args.shard_size, reverse_shard_size=args.reverse_shard_size, **opts)
     f, ll = rec["forward"], rec["heldout_ll"]
     print(f"log Z = {f['log_z']:.3f} +- {f['log_z_std']:.3f} ({rec['n_runs']} runs x {rec['n_steps']} steps, "
           f"{f['wall_s']:.0f} s)")
@@ -1334,7 +1375,16 @@ def add_cli(subparsers) -> None:
     p.add_argument("--reverse-chains", type=int, default=1)
     p.add_argument("--reverse-schedule", type=_cli_schedule, default=None,
                    help="schedule of the RAISE runs (default: same as --schedule)")
-    p.add_argument("--out", default=None, help="JSON result file (e.g. results/ais/mnist-784x500.json)")
+    p.add_argument("--out", default=None, help="JSON result file (e.g. results/ais/mnist-784x500.json); checked "
+                                              "before the run, an existing file is replaced only with --force")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument("--checkpoint-dir", default=None,
+                   help="keep every finished shard of runs here (forward/ and raise/); rerun the same command "
+                        "to resume; locked while a run uses it")
+    p.add_argument("--shard-size", type=int, default=None,
+                   help="forward AIS runs per shard (checkpoint interval; default 10); results do not depend on it")
+    p.add_argument("--reverse-shard-size", type=int, default=None,
+                   help="RAISE runs per shard (default 100); results do not depend on it")
     from .ensemble import add_cli_arguments
     add_cli_arguments(p)
     p.set_defaults(func=_cli_run)

@@ -26,14 +26,24 @@ User errors (bad arguments, missing or corrupted files, no network, a
 checkpoint from another run, ...) print one line ``rbmlib: error: ...`` on
 stderr and exit with status 1 (2 for argument syntax errors, 130 on Ctrl-C),
 without a traceback; ``--traceback`` (or ``RBMLIB_TRACEBACK=1``) shows it.
+
+Interruption
+------------
+``SIGTERM`` is handled like Ctrl-C (``SIGINT``): the run stops at the next point
+where Python runs, its worker processes are terminated, finished checkpoints stay,
+and a line says how to continue (exit status 143 for SIGTERM, 130 for SIGINT).
+Output paths (``--out``) are checked -- folder writable, existing file only
+replaced with ``--force`` -- before any computation starts.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import json
+import math
 import os
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -46,6 +56,32 @@ _USER_ERRORS = (ValueError, TypeError, OSError, FloatingPointError, LookupError)
 
 class CLIError(Exception):
     """An error reported to the user as one line (raise it from handlers)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when the process receives SIGTERM (handled like Ctrl-C)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _interrupt_hint(args) -> str:
+    """What the user can do after an interrupted command (depends on the command and its options)."""
+    if args is None:
+        return ""
+    cmd = getattr(args, "command", None)
+    if cmd == "train" or (cmd == "models" and getattr(args, "models_command", None) == "train"):
+        if getattr(args, "checkpoint", None):
+            return (f"the last finished epoch is in {args.checkpoint}; rerun the same command with --resume "
+                    "to continue")
+        return "nothing was saved; pass --checkpoint PATH (and --resume when rerunning) to make training resumable"
+    if cmd in ("xft", "ais"):
+        ck = getattr(args, "checkpoint_dir", None)
+        if ck:
+            return f"finished shards are saved in {ck}; rerun the same command to continue"
+        return "nothing was saved; pass --checkpoint-dir DIR to make the run resumable"
+    return ""
 
 
 # ----------------------------------------------------------------------------- train
@@ -85,7 +121,8 @@ def _add_train(sub) -> None:
     p.add_argument("--dtype", choices=["float32", "float64"], default=None, help=dflt("dtype", "of the saved model"))
     p.add_argument("--out", required=True, help="output model file (.npz), written atomically")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    p.add_argument("--checkpoint", default=None, help="checkpoint file, written atomically after every epoch")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint file, written atomically after every epoch (locked while the run uses it)")
     p.add_argument("--resume", action="store_true",
                    help="continue from --checkpoint if it exists (same arguments required)")
     p.add_argument("--threads", type=int, default=None, help="numba threads (results do not depend on it)")
@@ -102,6 +139,11 @@ def _cmd_train(args) -> int:
                  "lr_schedule": args.lr_schedule, "lr_end": args.lr_end, "momentum": args.momentum,
                  "weight_decay": args.weight_decay, "beta": args.beta, "n_persistent": args.n_persistent,
                  "seed": args.seed, "dtype": args.dtype}
+    for flag, key in (("--lr", "learning_rate"), ("--lr-end", "lr_end"), ("--momentum", "momentum"),
+                      ("--weight-decay", "weight_decay"), ("--beta", "beta")):
+        v = overrides[key]
+        if v is not None and not math.isfinite(v):
+            raise CLIError(f"{flag} must be a finite number, got {v}.")
     changed = {k: v for k, v in overrides.items() if v is not None and v != recipe.get(k)}
     recipe.update({k: v for k, v in overrides.items() if v is not None})
     if recipe["method"] == "cd":
@@ -109,8 +151,10 @@ def _cmd_train(args) -> int:
     out = Path(args.out)
     if out.suffix != ".npz":
         raise CLIError(f"--out must end in .npz (got {out}).")
-    if out.exists() and not args.force:
-        raise CLIError(f"{out} exists; pass --force to overwrite it or choose another --out.")
+    from ._io import check_output
+    check_output(out, overwrite=args.force, what="--out file", hint="pass --force to overwrite it")
+    if args.checkpoint and Path(args.checkpoint).resolve() == out.resolve():
+        raise CLIError("--checkpoint and --out must be different files.")
     if args.resume and not args.checkpoint:
         raise CLIError("--resume needs --checkpoint PATH (the file to resume from).")
     preset = args.preset if not changed else f"{args.preset} with {', '.join(sorted(changed))} changed"
@@ -193,22 +237,34 @@ def main(argv=None) -> int:
     """Entry point of the ``rbmlib`` console script; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     show_tb = "--traceback" in argv or os.environ.get("RBMLIB_TRACEBACK") == "1"
+    args = None
+    old_term = None
+    try:
+        old_term = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (main() called from a thread): leave SIGTERM alone
+        pass
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
         args.argv = argv
         status = args.func(args)
         return 0 if status is None else int(status)
-    except KeyboardInterrupt:
-        print("rbmlib: interrupted (a run with --checkpoint can be continued with --resume)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        hint = _interrupt_hint(args)
+        print(f"rbmlib: {what}" + (f"; {hint}" if hint else ""), file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     except Exception as exc:
+        from ._locking import RunLocked
         from .datasets import DataError
 
-        if show_tb or not isinstance(exc, (CLIError, DataError) + _USER_ERRORS):
+        if show_tb or not isinstance(exc, (CLIError, DataError, RunLocked) + _USER_ERRORS):
             raise
         print(f"rbmlib: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -100,8 +100,8 @@ def train_reference(name: str, out=None, *, checkpoint=None, resume: bool = Fals
 
     ``out`` defaults to the user cache (where :func:`load_reference` looks when
     the committed file is absent). With ``evaluate_model`` the held-out
-    log-likelihood and hidden activity are added to the metadata (exact for
-    hidden layers up to 24 units, a rough AIS estimate otherwise).
+    log-likelihood and hidden activity are added to the metadata (exact within
+    :func:`rbmlib.exact.log_partition`'s default limit, a rough AIS estimate otherwise).
     """
     _check_name(name)
     rbm = train_recipe(RECIPES[name], checkpoint=checkpoint, resume=resume, progress=progress,
@@ -154,7 +154,7 @@ def evaluate(rbm: RBM, *, dataset: str = "embedded", split: str = "heldout", ais
 
     ``log p(v) = -F(v) - log Z`` averaged over the ``dataset``/``split`` digits.
     ``log Z`` is exact (:func:`rbmlib.exact.log_partition`) when the smaller layer
-    has at most 24 units; otherwise it is a rough forward-AIS estimate
+    is within its default limit (22 units for 784 visible units); otherwise it is a rough forward-AIS estimate
     (:func:`rbmlib.ais.log_partition`: ``ais_runs`` runs, ``ais_steps`` steps of
     the Salakhutdinov-Murray schedule shape, base-rate base model from the
     embedded training split). AIS estimates of ``log Z`` are biased low, so the
@@ -170,8 +170,11 @@ def evaluate(rbm: RBM, *, dataset: str = "embedded", split: str = "heldout", ais
            "mean_hidden_activity": round(float(rbm64.p_h_given_v(X).mean()), 4)}
     free = -np.asarray(rbm64.free_energy(X), dtype=np.float64)
     t = time.perf_counter()
-    if min(rbm.n_visible, rbm.n_hidden) <= 24:
-        log_z = exact.log_partition(rbm64)
+    try:
+        log_z = exact.log_partition(rbm64)   # the default limit: about a minute on 2 cores
+    except exact.EnumerationTooLarge:
+        log_z = None
+    if log_z is not None:
         out.update(log_z=round(log_z, 4), log_z_method="exact enumeration",
                    log_likelihood=round(float(free.mean() - log_z), 3))
     else:
@@ -229,10 +232,27 @@ def add_cli(subparsers) -> None:
     g.set_defaults(func=_cmd_samples)
 
 
+def resolve_model(spec, *, train_if_missing: bool = True) -> RBM:
+    """A model from a command-line ``--model`` value: a reference name (:data:`RECIPES`) or an ``.npz`` file.
+
+    Raises ``FileNotFoundError`` naming the file, or listing the reference names when
+    ``spec`` is neither a reference model nor an existing file.
+    """
+    spec = str(spec)
+    if spec in RECIPES:
+        return load_reference(spec, train_if_missing=train_if_missing)
+    path = Path(spec)
+    if path.is_file():
+        return RBM.load(path)
+    if path.suffix == ".npz" or path.parent != Path(".") or path.exists():
+        raise FileNotFoundError(f"No model file at {path} (a model is an .npz file written by RBM.save, or a "
+                                f"reference name: {', '.join(sorted(RECIPES))}).")
+    raise FileNotFoundError(f"{spec!r} is neither a reference model ({', '.join(sorted(RECIPES))}) nor an "
+                            "existing model file; check the spelling or give the path of an .npz model.")
+
+
 def _get(name_or_path) -> RBM:
-    if name_or_path in RECIPES:
-        return load_reference(name_or_path, train_if_missing=False)
-    return RBM.load(name_or_path)
+    return resolve_model(name_or_path, train_if_missing=False)
 
 
 def _cmd_list(args):
@@ -251,9 +271,12 @@ def _cmd_show(args):
 def _cmd_train(args):
     from .cli import CLIError
 
+    from ._io import check_output
+
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix != ".npz":
         raise CLIError(f"--out must end in .npz (got {out}).")
+    check_output(out if out is not None else _cache_path(args.name), overwrite=True, what="--out file")
     rbm = train_reference(args.name, out, checkpoint=args.checkpoint, resume=args.resume,
                           progress=not args.no_progress, evaluate_model=not args.no_evaluate)
     print(f"saved {out or _cache_path(args.name)} (fingerprint {rbm.fingerprint()[:16]})")
@@ -272,7 +295,10 @@ def _cmd_samples(args):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ._io import check_output
+
     rbm = _get(args.name)
+    check_output(args.out, overwrite=True, what="--out file")
     v = equilibrium_samples(rbm, args.n, args.sweeps, seed=args.seed)
     cols = int(np.ceil(np.sqrt(args.n)))
     rows = int(np.ceil(args.n / cols))

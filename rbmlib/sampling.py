@@ -372,6 +372,8 @@ class Chains:
                 )
         if record_energy not in (True, False):
             raise TypeError(f"record_energy must be True or False, got {record_energy!r}.")
+        if n_sweeps > 0:
+            _check_beta_range(float(betas.max()) * float(bc.max()), self._W.dtype)
         self._check_live_states()
         E = np.empty((self.n_chains, n_sweeps) if record_energy else (1, 1), dtype=np.float64)
         if n_sweeps > 0:
@@ -387,6 +389,19 @@ class Chains:
         """``E(v, h)`` of every chain under the current model, float64 shape (n_chains,)."""
         self._check_live_states()
         return kernels.chain_energies(self._W, self._a, self._b, self.v, self.h)
+
+
+def _check_beta_range(top: float, dtype) -> None:
+    """The kernels multiply fields by ``beta`` in the model's dtype: beyond its largest number beta
+    is inf there, and ``inf * 0`` is NaN (every draw silently 0). Refuse instead."""
+    limit = float(np.finfo(dtype).max)
+    if not top <= limit:
+        fix = ("convert the model with rbm.astype(np.float64), which samples correctly up to beta ~1e308"
+               if np.dtype(dtype) == np.float32 else "use a smaller inverse temperature")
+        raise ValueError(
+            f"beta = {top:.3g} (largest beta * beta_chain) exceeds the largest {np.dtype(dtype).name} number "
+            f"({limit:.3g}) of this {np.dtype(dtype).name} model: beta * field would be inf or NaN. Any beta "
+            f"above ~1e3 / |smallest nonzero field| is already the zero-temperature limit; {fix}.")
 
 
 # ----------------------------------------------------------------------------

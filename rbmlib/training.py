@@ -65,6 +65,7 @@ import numba as nb
 import numpy as np
 
 from ._io import atomic_savez
+from ._locking import locks_checkpoint
 from ._validation import check_beta, check_dtype
 from .model import RBM
 
@@ -410,6 +411,11 @@ class _Schedule:
 def linear_schedule(start: float, epochs: int, end: float = 0.0):
     """Epoch -> value decreasing linearly from ``start`` (epoch 0) towards ``end``:
     ``start + (end - start) * epoch / epochs`` (the last epoch gets ``start + (end-start)(epochs-1)/epochs``)."""
+    for name, x in (("start", start), ("end", end)):
+        if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real) or not math.isfinite(float(x)):
+            raise ValueError(f"linear_schedule: {name} must be a finite number, got {x!r}.")
+    if isinstance(epochs, (bool, np.bool_)) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise ValueError(f"linear_schedule: epochs must be an integer >= 1, got {epochs!r}.")
     return _Schedule(lambda e: start + (end - start) * e / epochs, f"linear({start}->{end} over {epochs})")
 
 
@@ -557,6 +563,7 @@ def _make_rbm(W, a, b):
     return RBM(W, a, b, dtype=np.float64)
 
 
+@locks_checkpoint("checkpoint", "training checkpoint", folder=False)
 def train(rbm_or_shape, data, *, method: str = "pcd", k: int = 1, epochs: int = 10, batch_size: int = 100,
           learning_rate=0.01, momentum=0.0, weight_decay: float = 0.0, beta: float = 1.0,
           n_persistent: int | None = None, seed: int = 0, init_scale: float = 0.01,
@@ -599,6 +606,9 @@ def train(rbm_or_shape, data, *, method: str = "pcd", k: int = 1, epochs: int = 
         ``.npz`` file written atomically every ``checkpoint_every`` epochs and at
         the end: parameters, momentum buffers, persistent chains with their
         generator states, the epoch counter, the run's configuration and history.
+        The checkpoint is locked (``<checkpoint>.lock``, an OS lock that dies with
+        the process) while the run uses it: a second run on it is refused with the
+        holder's PID and command line (:class:`rbmlib._locking.RunLocked`).
     resume : bool
         If ``checkpoint`` exists, continue from it (its configuration must match
         exactly); the result is bit-identical to an uninterrupted run. If it

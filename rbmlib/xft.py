@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import numbers
 import os
 import platform
 import subprocess
@@ -44,6 +45,7 @@ import numba as nb
 import numpy as np
 
 from ._io import atomic_savez
+from ._locking import locks_checkpoint
 from . import exact
 from ._validation import check_beta
 from .kernels import SAMPLER_VERSION
@@ -648,15 +650,29 @@ def _validate_run_args(rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard
     if not orders or any(o not in _VALID_ORDERS for o in orders) or len(set(orders)) != len(orders):
         raise ValueError(f"order must be one of {_VALID_ORDERS} or a sequence of distinct ones "
                          f"(e.g. ('hv', 'vh')), got {order!r}.")
-    if not (isinstance(bin_width, (int, float)) and math.isfinite(bin_width) and bin_width > 0):
-        raise ValueError(f"bin_width must be a finite number > 0 (energy units), got {bin_width!r}.")
-    if not (isinstance(q_max, (int, float)) and math.isfinite(q_max) and q_max > 0):
-        raise ValueError(f"q_max must be a finite number > 0 (energy units), got {q_max!r}.")
+    for name, x in (("bin_width", bin_width), ("q_max", q_max)):
+        if not (isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_)) and math.isfinite(x) and x > 0):
+            raise ValueError(f"{name} must be a finite number > 0 (energy units), got {x!r}.")
+    bin_width, q_max = float(bin_width), float(q_max)
     ratio = q_max / bin_width
     if abs(ratio - round(ratio)) > 1e-9 * ratio or round(ratio) > 2 ** 24:
         raise ValueError(f"q_max / bin_width must be an integer <= 2**24 (the grid has 2 q_max / bin_width "
                          f"bins), got {q_max} / {bin_width} = {ratio}.")
-    return int(n_chains), beta1, [float(b) for b in beta2s], orders
+    return int(n_chains), beta1, [float(b) for b in beta2s], orders, bin_width, q_max
+
+
+def _run_config(rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard_size, bin_width, q_max,
+                trace_every) -> dict:
+    """The validated configuration of a :func:`run_xft` call (what its checkpoint and result record)."""
+    n_chains, beta1, beta2s, orders, bin_width, q_max = _validate_run_args(
+        rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard_size, bin_width, q_max, trace_every)
+    return {
+        "model_fingerprint": rbm.fingerprint(), "n_visible": rbm.n_visible, "n_hidden": rbm.n_hidden,
+        "model_dtype": rbm.dtype.name, "n_chains": n_chains, "beta1": beta1, "beta2s": beta2s,
+        "n_equil": int(n_equil), "seed": int(seed), "orders": orders, "equil_order": "hv",
+        "bin_width": float(bin_width), "q_max": float(q_max), "trace_every": int(trace_every),
+        "sampler_version": SAMPLER_VERSION,
+    }
 
 
 def _xft_shard(rbm: RBM, seed: int, chain_offset: int, n_chains: int, *, config: dict) -> dict:
@@ -768,6 +784,7 @@ def _run_xft_ensemble(rbm, config, *, shard_size, checkpoint_dir, progress, max_
     return res
 
 
+@locks_checkpoint("checkpoint_dir", "XFT checkpoint folder", folder=True)
 def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int = 300, seed: int = 0,
             order="hv", shard_size: int = 10000, checkpoint_dir=None, progress: bool = False,
             bin_width: float = 1 / 32, q_max: float = 1024.0, trace_every: int = 10,
@@ -809,7 +826,9 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
         Chains per shard (checkpoint interval). Does not change the result.
     checkpoint_dir : path, optional
         Folder for ``xft_checkpoint.npz``. A checkpoint made with different
-        arguments is refused (the error names both configurations).
+        arguments is refused (the error names both configurations). The folder
+        is locked while the run uses it (a second run on it is refused with the
+        holder's PID and command line; the lock dies with its process).
     progress : bool
         Show a tqdm progress bar (stderr).
     bin_width : float > 0
@@ -837,18 +856,12 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
     -------
     XFTResult
     """
-    n_chains, beta1, beta2s, orders = _validate_run_args(rbm, n_chains, beta1, beta2s, n_equil, seed, order,
-                                                         shard_size, bin_width, q_max, trace_every)
+    config = _run_config(rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard_size, bin_width, q_max,
+                         trace_every)
+    n_chains, beta2s, orders = config["n_chains"], config["beta2s"], config["orders"]
     if max_shards is not None and (isinstance(max_shards, bool) or not isinstance(max_shards, (int, np.integer))
                                    or max_shards < 0):
         raise ValueError(f"max_shards must be None or an integer >= 0, got {max_shards!r}.")
-    config = {
-        "model_fingerprint": rbm.fingerprint(), "n_visible": rbm.n_visible, "n_hidden": rbm.n_hidden,
-        "model_dtype": rbm.dtype.name, "n_chains": n_chains, "beta1": beta1, "beta2s": beta2s,
-        "n_equil": int(n_equil), "seed": int(seed), "orders": orders, "equil_order": "hv",
-        "bin_width": float(bin_width), "q_max": float(q_max), "trace_every": int(trace_every),
-        "sampler_version": SAMPLER_VERSION,
-    }
     if executor is not None or scheduler is not None or workers is not None:
         return _run_xft_ensemble(rbm, config, shard_size=shard_size, checkpoint_dir=checkpoint_dir,
                                  progress=progress, max_shards=max_shards, executor=executor,
@@ -863,7 +876,12 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
                          "same executor options (workers/scheduler), or use another checkpoint_dir.")
     res = None
     if ckpt is not None and ckpt.exists():
-        res = XFTResult.load(ckpt)
+        try:
+            res = XFTResult.load(ckpt)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"The checkpoint {ckpt} is damaged (it cannot be read as an XFT checkpoint). Delete "
+                             "it to start the run afresh (its chains are then recomputed), or restore it from a "
+                             "backup.") from None
         if res.config != config:
             diff = {k: (res.config.get(k), config.get(k)) for k in set(res.config) | set(config)
                     if res.config.get(k) != config.get(k)}
@@ -1275,15 +1293,25 @@ def homogeneity_test(counts_a, counts_b, *, min_expected: float = 5.0) -> dict:
 # command line:  python -m rbmlib xft ...
 # =============================================================================
 def _load_model(spec: str) -> RBM:
-    p = Path(spec)
-    if p.suffix == ".npz" or p.exists():
-        return RBM.load(p)
-    try:
-        from . import models
-    except ImportError:
-        raise ValueError(f"--model {spec!r} is not a file and rbmlib.models (reference models) is not "
-                         "available; pass the path of a model saved with RBM.save().") from None
-    return models.load_reference(spec)
+    from . import models
+    return models.resolve_model(spec)
+
+
+def _check_out(args, config) -> None:
+    """Before computing: --out must be writable, and an existing file is replaced only with --force or
+    when it is a result of this same run (an earlier export, e.g. by --write-partial)."""
+    from ._io import check_output
+    out = Path(args.out)
+    if out.exists() and not args.force and out.is_file():
+        try:
+            same = XFTResult.load(out).config == config
+        except (ValueError, KeyError, TypeError, OSError):
+            same = False
+        if same:
+            check_output(out, overwrite=True, what="--out file")
+            return
+    check_output(out, overwrite=args.force, what="--out file",
+                 hint="it is not a result of this run; pass --force to overwrite it")
 
 
 def add_cli(subparsers) -> None:
@@ -1310,8 +1338,12 @@ def _add_arguments(p):
     p.add_argument("--shard-size", type=int, default=10000, help="chains per shard = checkpoint interval")
     p.add_argument("--bin-width", type=float, default=1 / 32, help="fine histogram bin (energy units)")
     p.add_argument("--q-max", type=float, default=1024.0, help="histogram range [-q_max, q_max)")
-    p.add_argument("--out", required=True, help="result file (.npz) written when the run is complete")
-    p.add_argument("--checkpoint-dir", required=True, help="folder of the checkpoint (resume by rerunning)")
+    p.add_argument("--out", required=True, help="result file (.npz) written when the run is complete; an existing "
+                                                "file is replaced only if it is a result of the same run, or with "
+                                                "--force")
+    p.add_argument("--force", action="store_true", help="overwrite --out even if it holds another result")
+    p.add_argument("--checkpoint-dir", required=True,
+                   help="folder of the checkpoint (resume by rerunning; locked while a run uses it)")
     p.add_argument("--max-shards", type=int, default=None, help="stop after this many shards (time-boxed run)")
     p.add_argument("--write-partial", action="store_true",
                    help="also write --out when stopped early (labelled with the number of chains done); with "
@@ -1329,6 +1361,8 @@ def _cli_run(args) -> int:
         if not (math.isfinite(t) and t > 0):
             raise ValueError(f"temperatures must be finite and > 0, got {t}.")
     beta2s = [1.0 / t for t in args.t2]
+    _check_out(args, _run_config(rbm, args.chains, 1.0 / args.t1, beta2s, args.sweeps, args.seed,
+                                 tuple(args.order), args.shard_size, args.bin_width, args.q_max, 10))
     res = run_xft(rbm, args.chains, beta1=1.0 / args.t1, beta2s=beta2s, n_equil=args.sweeps, seed=args.seed,
                   order=tuple(args.order), shard_size=args.shard_size, checkpoint_dir=args.checkpoint_dir,
                   progress=not args.no_progress, bin_width=args.bin_width, q_max=args.q_max,
