@@ -336,3 +336,37 @@ def test_bad_inputs_raise_clear_errors():
         tp.geometric_ladder(1.0, 0.5, 4)
     with pytest.raises(ValueError, match="shape"):
         tp.adapt_ladder([0.5, 1.0], [0.1, 0.2])
+
+
+# ----------------------------------------------------------------------------
+# command line (registered in rbmlib/cli.py as 'equilibrate'; driven here through add_cli)
+# ----------------------------------------------------------------------------
+def _cli(argv):
+    import argparse
+    parser = argparse.ArgumentParser()
+    tp.add_cli(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_equilibrate_command_certifies_and_resumes(tmp_path):
+    rbm = RBM.random(6, 3, scale=1.0, seed=8)
+    rbm.save(tmp_path / "m.npz")
+    model = str(tmp_path / "m.npz")
+    ref = exact.mean_energy(rbm, 1.0)
+    argv = ["equilibrate", "--model", model, "--ensembles", "300", "--K", "3", "--beta-min", "0.4",
+            "--sweeps", "60", "--burn-in", "20", "--seed", "5", "--shard-size", "128", "--certify-sweeps", "20",
+            "--reference-energy", str(ref), "0", "--checkpoint-dir", str(tmp_path / "ck"),
+            "--out", str(tmp_path / "start.npz")]
+    assert _cli(argv) == 0
+    with np.load(tmp_path / "start.npz") as z:
+        v1, meta = z["v"], __import__("json").loads(str(z["meta"]))
+    assert v1.shape == (300, 6) and meta["certificate"]["passed"] and meta["reference_is_independent"]
+    assert len(meta["acceptance"]) == 2 and meta["round_trips"] > 0
+    # resumed from the checkpoint (all shards loaded) with another shard size: same start ensemble
+    again = [x if x != "128" else "100" for x in argv[:-1]] + [str(tmp_path / "again.npz")]
+    assert _cli(again) == 0
+    with np.load(tmp_path / "again.npz") as z:
+        np.testing.assert_array_equal(z["v"], v1)
+    with pytest.raises(ValueError, match="exists"):
+        _cli(argv)
