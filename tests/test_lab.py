@@ -408,6 +408,7 @@ RAW_MYST = re.compile(r"^\s*\([\w-]+\)=\s*$|\{(?:cite|ref|numref|eq|doc|math)(?:
 @pytest.mark.parametrize("chapter", list(CHAPTERS))
 def test_explorer_in_jupyterlab(chapter, lab, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / f"lab-{chapter}-failure.png").unlink(missing_ok=True)  # from an earlier run
     report: dict = {"chapter": chapter}
     try:
         _explore(chapter, lab, browser, report)
