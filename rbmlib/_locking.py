@@ -98,7 +98,10 @@ class RunLock:
         return self.acquire()
 
     def __del__(self):
-        self.release()
+        try:
+            self.release()
+        except Exception:  # noqa: BLE001 -- interpreter shutdown
+            pass
 
     def __exit__(self, *exc) -> None:
         self.release()

@@ -211,7 +211,8 @@ def add_cli(subparsers) -> None:
     s.set_defaults(func=_cmd_show)
     t = sub.add_parser("train", help="train a reference model from its recipe and save it")
     t.add_argument("name", choices=sorted(RECIPES))
-    t.add_argument("--out", default=None, help="output .npz (default: the user cache)")
+    t.add_argument("--out", default=None, help="output .npz (default: the user cache, replaced if present)")
+    t.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     t.add_argument("--checkpoint", default=None)
     t.add_argument("--resume", action="store_true")
     t.add_argument("--no-evaluate", action="store_true", help="skip the held-out log-likelihood")
@@ -226,6 +227,7 @@ def add_cli(subparsers) -> None:
     g = sub.add_parser("samples", help="save a PNG of equilibrium samples (Gibbs chains from noise)")
     g.add_argument("name", help="reference name or path of an .npz model")
     g.add_argument("--out", required=True, help="PNG file")
+    g.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     g.add_argument("-n", type=int, default=100)
     g.add_argument("--sweeps", type=int, default=1000)
     g.add_argument("--seed", type=int, default=0)
@@ -276,7 +278,10 @@ def _cmd_train(args):
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix != ".npz":
         raise CLIError(f"--out must end in .npz (got {out}).")
-    check_output(out if out is not None else _cache_path(args.name), overwrite=True, what="--out file")
+    if out is None:
+        check_output(_cache_path(args.name), overwrite=True, what="model cache file")
+    else:
+        check_output(out, overwrite=args.force, what="--out file", hint="pass --force to overwrite it")
     rbm = train_reference(args.name, out, checkpoint=args.checkpoint, resume=args.resume,
                           progress=not args.no_progress, evaluate_model=not args.no_evaluate)
     print(f"saved {out or _cache_path(args.name)} (fingerprint {rbm.fingerprint()[:16]})")
@@ -298,7 +303,7 @@ def _cmd_samples(args):
     from ._io import check_output
 
     rbm = _get(args.name)
-    check_output(args.out, overwrite=True, what="--out file")
+    check_output(args.out, overwrite=args.force, what="--out file", hint="pass --force to overwrite it")
     v = equilibrium_samples(rbm, args.n, args.sweeps, seed=args.seed)
     cols = int(np.ceil(np.sqrt(args.n)))
     rows = int(np.ceil(args.n / cols))

@@ -221,6 +221,14 @@ def test_row4_xft_and_ais_do_not_overwrite_an_existing_out(tmp_path, tiny_model,
               "--out", out)
     assert res.returncode == 1 and "precious.json exists" in res.stderr and "--force" in res.stderr
     assert out.read_text() == "keep"
+    # models train / models samples: the same rule
+    png = tmp_path / "precious.png"
+    png.write_bytes(b"png")
+    for argv in (["models", "samples", tiny_model, "--out", png],
+                 ["models", "train", "mnist-784x20", "--out", precious, "--no-progress"]):
+        res = main(capsys, *argv)
+        assert res.returncode == 1 and "exists; pass --force" in res.stderr, res.stderr
+    assert png.read_bytes() == b"png"
 
 
 # ============================================================================= 5, 6: ais checkpoints, Ctrl-C advice
