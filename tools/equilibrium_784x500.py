@@ -75,6 +75,7 @@ def main(argv=None):
     pt_mv = dg.window_mean(pt["mv"], kb, T // B)
     pt_mh = dg.window_mean(pt["mh"], kb, T // B)
     s = pt["summary"]
+    ref = (pt_E["mean"], pt_E["se"])
     tempering = {
         "ensembles": pt["meta"]["ensembles"], "K": pt["meta"]["K"], "betas": [_r(b, 6) for b in pt["betas"]],
         "ladder": f"geometric {pt['meta']['beta_min']} .. 1", "sweeps": T, "burn_in": burn,
@@ -88,7 +89,9 @@ def main(argv=None):
                                  for a in range(0, T - 499, 500)],
         "fraction_visible_on": {k: _r(v, 6) for k, v in pt_mv.items() if k in ("mean", "se")},
         "fraction_hidden_on": {k: _r(v, 6) for k, v in pt_mh.items() if k in ("mean", "se")},
-        "tau_int_target_energy": {"tau": _r(tau_pt.tau, 2), "window": tau_pt.window, "reliable": tau_pt.reliable},
+        "tau_int_target_energy": {"tau": _r(tau_pt.tau, 2), "window": tau_pt.window, "reliable": tau_pt.reliable,
+                                  "tau_from_arviz_bulk_ess": _r(E[:, burn:].size / dg.rhat_ess(E[:, burn:])["ess_bulk"],
+                                                                1)},
         "rhat_ess_target_energy": {k: _r(v, 4) for k, v in dg.rhat_ess(E[:, burn:]).items()},
         "acceptance": [_r(a, 4) for a in s["acceptance"]],
         "acceptance_range": [_r(min(s["acceptance"]), 3), _r(max(s["acceptance"]), 3)],
@@ -102,7 +105,6 @@ def main(argv=None):
                 "as 3000 sweeps and extended to 6000 from its checkpoint at sweep 3000 (same law; not bit-identical "
                 "to one 6000-sweep run because 3000 is not a multiple of REFRESH = 16)" if T > 3000 else "",
     }
-    ref = (pt_E["mean"], pt_E["se"])
 
     # ------------------------------------------------------------- relaxations
     a, b = args.late
@@ -129,7 +131,16 @@ def main(argv=None):
             "fraction_hidden_on_late": {k: _r(v, 6) for k, v in dg.window_mean(r["mh_block"], a // bl, b // bl).items()
                                         if k in ("mean", "se")},
             "tau_int_energy": {"tau": _r(tau.tau, 1), "window": tau.window, "sweeps": [a, b],
-                               "chains": int(r["E_trace"].shape[0]), "reliable": tau.reliable},
+                               "chains": int(r["E_trace"].shape[0]), "reliable": tau.reliable,
+                               "tau_from_arviz_bulk_ess": _r(r["E_trace"][:, a:b].size
+                                                             / dg.rhat_ess(r["E_trace"][:, a:b])["ess_bulk"], 1),
+                               "rhat": _r(dg.rhat_ess(r["E_trace"][:, a:b])["rhat"], 4)},
+            "energy_windows_of_1000_vs_tempering": [
+                {"sweeps": [w, w + 1000], **{k: _r(v) for k, v in dg.window_mean(r["E_block"], w // bl, (w + 1000) // bl)
+                                            .items() if k in ("mean", "se")},
+                 "z_vs_tempering": _r(dg.compare({"x": dg.window_mean(r["E_block"], w // bl, (w + 1000) // bl),
+                                                  "pt": ref})["pairs"][0]["z"], 2)}
+                for w in range(0, n_sw - 999, 1000)],
             "equilibrated_from_sweep": eq,
             "curve_block_sweeps": bl,
             "curve_mean": [_r(x, 3) for x in curve_m], "curve_se": [_r(x, 3) for x in curve_se],
