@@ -659,7 +659,8 @@ def sample(rbm: RBM, betas, n_chains: int, n_sweeps: int, *, seed: int = 0, v0=N
 # shard function and command line: a certified equilibrium start ensemble
 # ----------------------------------------------------------------------------
 def equilibrate_shard(rbm: RBM, seed: int, chain_offset: int, n_chains: int, *, betas, n_sweeps: int,
-                      burn_in: int, swap_every: int = 1, scheme: str = "deo") -> dict:
+                      burn_in: int, swap_every: int = 1, scheme: str = "deo", snapshots: int = 1,
+                      spacing: int = 0) -> dict:
     """Shard function for :func:`rbmlib.ensemble.run_ensemble` (``reduce='concat'``): ensembles
     ``chain_offset .. chain_offset + n_chains - 1`` (the ensemble's "chains" are tempering ensembles).
 
@@ -669,6 +670,12 @@ def equilibrate_shard(rbm: RBM, seed: int, chain_offset: int, n_chains: int, *, 
     (float64: the target energy averaged over the window ``[burn_in, n_sweeps)`` and over its
     two halves), ``E_final``, and the tempering counters (``attempted``, ``accepted``,
     ``n_trips``, ``trip_sweeps``, ``n_up``, ``n_down``).
+
+    With ``snapshots = S > 1`` the run goes on for ``(S - 1) spacing`` more sweeps and the
+    target state is taken every ``spacing`` sweeps: ``v``, ``h`` and ``E_final`` then have
+    ``n_chains * S`` rows, row ``e S + s`` for snapshot ``s`` of ensemble ``e`` (every row an
+    equilibrium sample; rows of one ensemble are correlated unless ``spacing`` is several
+    autocorrelation times of the target energy under tempering).
     """
     pt = Tempering(rbm, betas, n_chains, seed=seed, ensemble_offset=chain_offset, swap_every=swap_every,
                    scheme=scheme)
@@ -676,9 +683,19 @@ def equilibrate_shard(rbm: RBM, seed: int, chain_offset: int, n_chains: int, *, 
     pt.reset_statistics()
     E = pt.run(n_sweeps - burn_in, record_energy=-1)[0]
     half = E.shape[1] // 2
-    v, h = pt.state()
-    out = {"v": v[-1], "h": h[-1], "E_mean": E.mean(1), "E_first": E[:, :half].mean(1),
-           "E_second": E[:, half:].mean(1), "E_final": E[:, -1].copy()}
+    snapshots = _check_int(snapshots, "snapshots", 1)
+    spacing = _check_int(spacing, "spacing", 1 if snapshots > 1 else 0)
+    vs, hs, es = [], [], []
+    for s in range(snapshots):
+        if s:
+            pt.run(spacing)
+        v, h = pt.state()
+        vs.append(v[-1])
+        hs.append(h[-1])
+        es.append(pt.energies()[-1])
+    stack = lambda xs: np.stack(xs, axis=1).reshape((n_chains * snapshots,) + xs[0].shape[1:])
+    out = {"v": stack(vs), "h": stack(hs), "E_mean": E.mean(1), "E_first": E[:, :half].mean(1),
+           "E_second": E[:, half:].mean(1), "E_final": stack(es)}
     out.update({k: pt.stats[k] for k in _STAT_KEYS})
     return out
 
@@ -706,6 +723,10 @@ def add_cli(subparsers) -> None:
     p.add_argument("--sweeps", type=int, default=3000, help="sweeps in all (default 3000)")
     p.add_argument("--burn-in", type=int, default=1000, help="sweeps discarded before the window (default 1000)")
     p.add_argument("--swap-every", type=int, default=1)
+    p.add_argument("--snapshots", type=int, default=1,
+                   help="start states taken per ensemble (default 1): after the run, every --spacing sweeps")
+    p.add_argument("--spacing", type=int, default=0, help="sweeps between snapshots (>= 1 when --snapshots > 1; "
+                                                          "choose several autocorrelation times)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--certify-sweeps", type=int, default=400,
                    help="Gibbs sweeps run on from the start to test its stationarity (default 400)")
@@ -745,7 +766,8 @@ def _cli_equilibrate(args) -> int:
     t0 = time.time()
     res = ensemble.run_ensemble(equilibrate_shard, rbm, n, seed=args.seed, reduce="concat",
                                 params={"betas": betas, "n_sweeps": sweeps, "burn_in": burn,
-                                        "swap_every": args.swap_every, "scheme": "deo"},
+                                        "swap_every": args.swap_every, "scheme": "deo",
+                                        "snapshots": args.snapshots, "spacing": args.spacing},
                                 shard_size=args.shard_size, checkpoint_dir=args.checkpoint_dir, progress=True,
                                 desc="ensembles", **ensemble.executor_options(args))
     r = res.value
@@ -759,7 +781,8 @@ def _cli_equilibrate(args) -> int:
                                      n_sweeps=args.certify_sweeps, seed=args.seed + 1)
     cb = communication_barrier(betas, 1.0 - acceptance)
     meta = {"command": "equilibrate", "model": str(args.model), "fingerprint": rbm.fingerprint(),
-            "ensembles": n, "betas": betas.tolist(), "sweeps": sweeps, "burn_in": burn,
+            "ensembles": n, "snapshots": args.snapshots, "spacing": args.spacing, "start_states": int(len(r["v"])),
+            "betas": betas.tolist(), "sweeps": sweeps, "burn_in": burn,
             "swap_every": args.swap_every, "scheme": "deo", "seed": args.seed,
             "sampler_version": kernels.SAMPLER_VERSION, "acceptance": acceptance.tolist(),
             "round_trips": n_trips,

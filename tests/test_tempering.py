@@ -370,3 +370,11 @@ def test_equilibrate_command_certifies_and_resumes(tmp_path):
         np.testing.assert_array_equal(z["v"], v1)
     with pytest.raises(ValueError, match="exists"):
         _cli(argv)
+    # several snapshots per ensemble: the first is the single-snapshot start, the rest come later
+    snap = argv[:-2] + ["--snapshots", "3", "--spacing", "7", "--checkpoint-dir", str(tmp_path / "ck3"),
+                        "--out", str(tmp_path / "snap.npz")]
+    snap.remove("--checkpoint-dir"), snap.remove(str(tmp_path / "ck"))
+    assert _cli(snap) == 0
+    with np.load(tmp_path / "snap.npz") as z:
+        assert z["v"].shape == (900, 6)
+        np.testing.assert_array_equal(z["v"][::3], v1)
