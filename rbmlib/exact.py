@@ -58,11 +58,13 @@ __all__ = [
 ]
 
 #: Largest smaller layer :func:`log_partition`, :func:`mean_energy` and :func:`layer_log_weights`
-#: enumerate by default (2**22 states).
-MAX_LAYER_UNITS = 22
-#: Largest enumeration by default, in unit evaluations ``2**n_small * n_large``: a 784 x 22 model,
-#: measured at ~47 s for log Z (~1.3x that for the mean energy) on a busy 2-core machine.
-MAX_LAYER_WORK = 2 ** 22 * 784
+#: enumerate by default (2**21 states).
+MAX_LAYER_UNITS = 21
+#: Largest enumeration by default, in unit evaluations ``2**n_small * n_large``: a 784 x 21 model.
+#: On 2 cores a 784 x 20 model took 11.5 s (log Z) on a busy machine and 19.6 s / 30.8 s
+#: (log Z / mean energy) with a load of ~5, so the limit keeps a call near or under a minute;
+#: every added unit doubles the time.
+MAX_LAYER_WORK = 2 ** 21 * 784
 #: Largest ``n_visible + n_hidden`` for joint tables / transition matrices by default.
 MAX_JOINT_UNITS = 12
 
@@ -286,7 +288,7 @@ def _check_layer_size(n_small: int, n_large: int, max_units):
     work = (2.0 ** n_small) * max(n_large, 1)
     if max_units is None:
         too_large = n_small > MAX_LAYER_UNITS or work > MAX_LAYER_WORK
-        limit = (f"default limit: {MAX_LAYER_UNITS} units and 2**n x n_large <= 2**22 x 784, about a minute "
+        limit = (f"default limit: {MAX_LAYER_UNITS} units and 2**n x n_large <= 2**21 x 784, about a minute "
                  "on 2 cores")
     else:
         too_large = n_small > max_units

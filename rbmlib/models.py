@@ -154,7 +154,7 @@ def evaluate(rbm: RBM, *, dataset: str = "embedded", split: str = "heldout", ais
 
     ``log p(v) = -F(v) - log Z`` averaged over the ``dataset``/``split`` digits.
     ``log Z`` is exact (:func:`rbmlib.exact.log_partition`) when the smaller layer
-    is within its default limit (22 units for 784 visible units); otherwise it is a rough forward-AIS estimate
+    is within its default limit (21 units for 784 visible units); otherwise it is a rough forward-AIS estimate
     (:func:`rbmlib.ais.log_partition`: ``ais_runs`` runs, ``ais_steps`` steps of
     the Salakhutdinov-Murray schedule shape, base-rate base model from the
     embedded training split). AIS estimates of ``log Z`` are biased low, so the
