@@ -282,8 +282,9 @@ class RBM:
         beta = check_beta(beta)
         v2, one = self._v(v)
         field = v2 @ self._W + self._b
-        f = -(v2 @ self._a) - softplus(beta * field).sum(axis=1) / beta
-        return self._out(f, one)
+        with np.errstate(over="ignore", invalid="ignore"):
+            f = -(v2 @ self._a) - softplus(beta * field).sum(axis=1) / beta
+        return self._out(self._finite_free_energy(f, v2, self._a, field, beta), one)
 
     def hidden_free_energy(self, h, beta: float = 1.0) -> np.ndarray:
         """Hidden free energy ``F_beta(h) = -(1/beta) log sum_v exp(-beta E(v, h))``.
@@ -293,20 +294,52 @@ class RBM:
         beta = check_beta(beta)
         h2, one = self._h(h)
         field = h2 @ self._W.T + self._a
-        f = -(h2 @ self._b) - softplus(beta * field).sum(axis=1) / beta
-        return self._out(f, one)
+        with np.errstate(over="ignore", invalid="ignore"):
+            f = -(h2 @ self._b) - softplus(beta * field).sum(axis=1) / beta
+        return self._out(self._finite_free_energy(f, h2, self._b, field, beta), one)
+
+    def _finite_free_energy(self, f, x2, bias, field, beta):
+        """Replace the entries of ``f`` that overflowed (huge ``beta * field``) by the same free energy
+        in a form that cannot overflow, ``-bias.x - sum_j [max(field_j, 0) + softplus(-beta |field_j|) / beta]``
+        in float64; raise if even that is not finite. Finite entries are returned unchanged."""
+        bad = ~np.isfinite(f)
+        if not bad.any():
+            return f
+        x = np.asarray(field[bad], np.float64)
+        with np.errstate(over="ignore"):
+            tail = np.logaddexp(0.0, -beta * np.abs(x)) / beta
+        g = -(np.asarray(x2[bad], np.float64) @ np.asarray(bias, np.float64)) - (np.maximum(x, 0.0) + tail).sum(axis=1)
+        with np.errstate(over="ignore"):
+            g = g.astype(f.dtype)
+        if not np.all(np.isfinite(g)):
+            raise FloatingPointError(f"the free energy overflows {f.dtype} (|field| sums beyond its range) at "
+                                     f"beta = {beta:.6g}; rescale the parameters.")
+        f = f.copy()
+        f[bad] = g
+        return f
+
+    def _probabilities(self, field, beta):
+        """``sigmoid(beta * field)``; entries where ``beta`` overflows the model's dtype (``inf * 0``) are
+        recomputed in float64 (finite entries are unchanged)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            p = sigmoid(beta * field)
+        bad = np.isnan(p)
+        if bad.any():
+            p = p.copy()
+            p[bad] = sigmoid(beta * np.asarray(field[bad], np.float64)).astype(p.dtype)
+        return p
 
     def p_h_given_v(self, v, beta: float = 1.0) -> np.ndarray:
         """``p(h_j = 1 | v) = sigmoid(beta (v.W + b)_j)``; shape (n_samples, n_hidden) or (n_hidden,)."""
         beta = check_beta(beta)
         v2, one = self._v(v)
-        return self._out(sigmoid(beta * (v2 @ self._W + self._b)), one)
+        return self._out(self._probabilities(v2 @ self._W + self._b, beta), one)
 
     def p_v_given_h(self, h, beta: float = 1.0) -> np.ndarray:
         """``p(v_i = 1 | h) = sigmoid(beta (W.h + a)_i)``; shape (n_samples, n_visible) or (n_visible,)."""
         beta = check_beta(beta)
         h2, one = self._h(h)
-        return self._out(sigmoid(beta * (h2 @ self._W.T + self._a)), one)
+        return self._out(self._probabilities(h2 @ self._W.T + self._a, beta), one)
 
     # ----------------------------------------------------------------- I/O
     def save(self, path, **metadata) -> Path:

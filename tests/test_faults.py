@@ -487,3 +487,18 @@ def test_small_complex_parameters_refused():
 def test_small_random_seed_named():
     with pytest.raises(ValueError, match="seed must be an integer >= 0"):
         rbmlib.RBM.random(3, 2, seed=-1)
+
+
+def test_row9_row10_model_methods_at_huge_beta_are_finite_and_right():
+    rbm = rbmlib.RBM.random(6, 4, seed=0)
+    v, h = np.ones(6), np.ones(4)
+    limit_v = -(v @ rbm.a) - np.maximum(v @ rbm.W + rbm.b, 0).sum()      # beta -> inf limit of F(v)
+    limit_h = -(h @ rbm.b) - np.maximum(rbm.W @ h + rbm.a, 0).sum()
+    for dt, beta in ((np.float64, 1e308), (np.float32, 1e39), (np.float32, 1e300)):
+        m = rbm.astype(dt)
+        assert m.free_energy(v, beta) == pytest.approx(limit_v, rel=1e-6)
+        assert m.hidden_free_energy(h, beta) == pytest.approx(limit_h, rel=1e-6)
+    zero = rbmlib.RBM(np.zeros((6, 4)), np.zeros(6), np.zeros(4)).astype(np.float32)
+    assert np.array_equal(zero.p_h_given_v(np.zeros(6), 1e39), np.full(4, 0.5, np.float32))
+    assert np.array_equal(zero.p_v_given_h(np.zeros(4), 1e39), np.full(6, 0.5, np.float32))
+    assert zero.free_energy(np.zeros(6), 1e39) == pytest.approx(-6 * np.log(2) / 1e39, rel=1e-5)
