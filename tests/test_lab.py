@@ -326,7 +326,9 @@ _EXPLORER_JS = _PANEL + """
     cellBox: box(cell.node),
     widgetError: cellText.includes('Error displaying widget'),
     traceback: /Traceback|Error:/.test(cellText),
-    pageWidgetErrors: document.body.innerText.split('Error displaying widget').length - 1,
+    // only in outputs: the chapters' own prose may mention the message (the explorer hints do)
+    pageWidgetErrors: [...document.querySelectorAll('.jp-OutputArea')]
+                        .map(o => o.innerText.split('Error displaying widget').length - 1).reduce((a, b) => a + b, 0),
   };
 })()
 """
