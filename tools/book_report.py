@@ -195,6 +195,10 @@ def _quote_text(rec) -> str:
     out = []
     for part in ([q] if isinstance(q, str) else q):
         part = " ".join(part.split())
+        if "$" not in part:  # a fragment cut from a longer formula: balance its \\left / \\right for MathJax
+            n_left = len(re.findall(r"\\left(?![A-Za-z])", part))
+            n_right = len(re.findall(r"\\right(?![A-Za-z])", part))
+            part = "\\left. " * max(0, n_right - n_left) + part + " \\right." * max(0, n_left - n_right)
         if "$" in part or "\\" not in part and not re.search(r"[\\^_{}]", part):
             out.append(f"“{part}”")              # a sentence (maybe with inline maths)
         elif "&" in part or "\\\\" in part:
