@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 
 #: Modules that add sub-commands through ``add_cli(subparsers)``.
-SUBCOMMAND_MODULES = ["rbmlib.models", "rbmlib.ais", "rbmlib.xft"]
+SUBCOMMAND_MODULES = ["rbmlib.models", "rbmlib.ais", "rbmlib.xft", "rbmlib.tempering"]
 
 _USER_ERRORS = (ValueError, TypeError, OSError, FloatingPointError, LookupError)
 
