@@ -4,7 +4,8 @@
   committed output (collected from ``chapters/*.ipynb``).
 * ``browser``    -- tests that build the book or drive Chromium (``tests/test_book.py``'s
   built-book tests, ``tests/test_lab.py``).
-* ``slow``       -- unit tests that take more than about 15 s on a 2-core machine.
+* ``slow``       -- unit tests that take more than about 5 s on a 2-core machine (listed below, from
+  ``pytest --durations``), such as real process pools, an exact 784x20 enumeration, killed drivers.
 * ``bitidentity``-- tests that the library's random streams and arithmetic give the same bits
   as a reference: golden digests committed in ``tests/data/golden_bits.json``, pure-Python
   transcriptions of the streams, thread counts and sharding. CI runs them a second time with
@@ -32,8 +33,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent
 _CLAIMS_TMP: str | None = None
 
-# unit tests that take > ~15 s on a 2-core machine (measured with --durations; see README)
+# unit tests that take > ~5 s on a 2-core machine (measured with --durations, 2026-12-02)
 SLOW = (
+    "test_reference_784x20_recorded_log_likelihood_is_exact",      # 12 s: exact log Z of 784x20
+    "test_process_pools_and_dask_give_identical_results",          # 9 s: process pools and a Dask cluster
+    "test_process_pool_worker_killed_mid_run",                      # 7 s
+    "test_row1_pool_workers_die_with_their_driver",                 # 7 s each: a real CLI run killed
+    "test_bimodal_model_tempering_mixes_where_gibbs_does_not",      # 5 s each
 )
 
 # tests (by name fragment) that compare bits with a reference or across threads/shards
