@@ -25,6 +25,7 @@ Without it the browser tests fail (never skip) with that message.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import html.parser
 import http.server
@@ -332,9 +333,11 @@ def chromium() -> str:
     return _find_chromium()
 
 
-@pytest.fixture(scope="module")
-def browser(chromium, server):  # chromium first: no book build when the browser is missing
-    profile = tempfile.mkdtemp(prefix="book-chromium-")
+@contextlib.contextmanager
+def headless_chromium(chromium: str, prefix: str = "book-chromium-"):
+    """Headless Chromium in a 1280 x 900 window with every host but 127.0.0.1 unreachable; yields a CDP
+    session on its page (Page, Runtime, Log and Network enabled). Shared with tests/test_lab.py."""
+    profile = tempfile.mkdtemp(prefix=prefix)
     args = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--disable-extensions", "--disable-default-apps", "--mute-audio",
@@ -345,26 +348,27 @@ def browser(chromium, server):  # chromium first: no book build when the browser
             "--proxy-server=http://127.0.0.1:9",  # loopback itself always bypasses a proxy
             "about:blank"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    port_file = Path(profile) / "DevToolsActivePort"
-    end = time.monotonic() + 60
-    while not port_file.is_file() or len(port_file.read_text().split()) < 2:
-        if proc.poll() is not None or time.monotonic() > end:
-            proc.kill()
-            err = proc.stderr.read() if proc.poll() is not None else ""
-            pytest.fail(f"Chromium ({chromium}) did not start: {err[-2000:]}", pytrace=False)
-        time.sleep(0.1)
-    port = int(port_file.read_text().split()[0])
-    targets = json.loads(_no_proxy_opener().open(f"http://127.0.0.1:{port}/json/list", timeout=30).read())
-    page = next(t for t in targets if t.get("type") == "page")
-    cdp = CDP(page["webSocketDebuggerUrl"])
-    for domain in ("Page", "Runtime", "Log", "Network"):
-        cdp.send(f"{domain}.enable")
-    cdp.send("Network.setCacheDisabled", cacheDisabled=True)
-    cdp.send("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
+    cdp = None
     try:
+        port_file = Path(profile) / "DevToolsActivePort"
+        end = time.monotonic() + 60
+        while not port_file.is_file() or len(port_file.read_text().split()) < 2:
+            if proc.poll() is not None or time.monotonic() > end:
+                proc.kill()
+                err = proc.stderr.read() if proc.poll() is not None else ""
+                pytest.fail(f"Chromium ({chromium}) did not start: {err[-2000:]}", pytrace=False)
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        targets = json.loads(_no_proxy_opener().open(f"http://127.0.0.1:{port}/json/list", timeout=30).read())
+        page = next(t for t in targets if t.get("type") == "page")
+        cdp = CDP(page["webSocketDebuggerUrl"])
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            cdp.send(f"{domain}.enable")
+        cdp.send("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
         yield cdp
     finally:
-        cdp.close()
+        if cdp is not None:
+            cdp.close()
         proc.terminate()
         try:
             proc.wait(timeout=20)
@@ -372,6 +376,13 @@ def browser(chromium, server):  # chromium first: no book build when the browser
             proc.kill()
             proc.wait()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium, server):  # chromium first: no book build when the browser is missing
+    with headless_chromium(chromium) as cdp:
+        cdp.send("Network.setCacheDisabled", cacheDisabled=True)
+        yield cdp
 
 
 # JavaScript run in each page once it has loaded: wait for MathJax, fonts and images, then report.

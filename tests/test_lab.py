@@ -35,7 +35,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -43,7 +42,7 @@ from pathlib import Path
 
 import pytest
 
-from test_book import ARTIFACTS, CDP, _find_chromium, _no_proxy_opener, _screenshot
+from test_book import ARTIFACTS, CDP, _find_chromium, _no_proxy_opener, _screenshot, headless_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_TIMEOUT = 120.0
@@ -162,43 +161,9 @@ def lab(chromium, tmp_path_factory):  # chromium first: no server when the brows
 
 @pytest.fixture(scope="module")
 def browser(chromium, lab):
-    profile = tempfile.mkdtemp(prefix="lab-chromium-")
-    args = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--disable-extensions", "--disable-default-apps", "--mute-audio",
-            "--hide-scrollbars", f"--user-data-dir={profile}", "--remote-debugging-port=0",
-            "--window-size=1280,900",
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            "--proxy-server=http://127.0.0.1:9",
-            "about:blank"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    port_file = Path(profile) / "DevToolsActivePort"
-    end = time.monotonic() + 60
-    while not port_file.is_file() or len(port_file.read_text().split()) < 2:
-        if proc.poll() is not None or time.monotonic() > end:
-            proc.kill()
-            err = proc.stderr.read() if proc.poll() is not None else ""
-            pytest.fail(f"Chromium ({chromium}) did not start: {err[-2000:]}", pytrace=False)
-        time.sleep(0.1)
-    port = int(port_file.read_text().split()[0])
-    targets = json.loads(_no_proxy_opener().open(f"http://127.0.0.1:{port}/json/list", timeout=30).read())
-    page = next(t for t in targets if t.get("type") == "page")
-    cdp = CDP(page["webSocketDebuggerUrl"])
-    for domain in ("Page", "Runtime", "Log", "Network"):
-        cdp.send(f"{domain}.enable")
-    cdp.send("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
-    cdp.send("Emulation.setFocusEmulationEnabled", enabled=True)  # the page has the focus, as on a desktop
-    try:
+    with headless_chromium(chromium, prefix="lab-chromium-") as cdp:
+        cdp.send("Emulation.setFocusEmulationEnabled", enabled=True)  # the page has the focus, as on a desktop
         yield cdp
-    finally:
-        cdp.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 # =============================================================================================
