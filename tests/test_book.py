@@ -450,7 +450,16 @@ def _load(cdp: CDP, url: str) -> tuple[dict, list[str]]:
             problems.append(f"HTTP {p['response']['status']} for {p['response']['url']}")
         elif m == "Network.loadingFailed" and not p.get("canceled"):
             problems.append(f"request failed ({p.get('errorText')}): {urls.get(p['requestId'], p['requestId'])}")
-        elif m == "Log.entryAdded" and p["entry"]["level"] == "error":
+    return report, problems + console_problems(cdp.events)
+
+
+def console_problems(events: list[dict]) -> list[str]:
+    """What a page reported as broken on its console, from DevTools events: console errors,
+    ``console.error``/``console.assert`` calls and uncaught exceptions. Shared with tests/test_lab.py."""
+    problems = []
+    for e in events:
+        m, p = e.get("method"), e.get("params", {})
+        if m == "Log.entryAdded" and p["entry"]["level"] == "error":
             problems.append(f"console error: {p['entry'].get('text')} {p['entry'].get('url', '')}")
         elif m == "Runtime.consoleAPICalled" and p["type"] in ("error", "assert"):
             args = " ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", []))
@@ -458,7 +467,7 @@ def _load(cdp: CDP, url: str) -> tuple[dict, list[str]]:
         elif m == "Runtime.exceptionThrown":
             d = p["exceptionDetails"]
             problems.append(f"uncaught exception: {d.get('exception', {}).get('description') or d.get('text')}")
-    return report, problems
+    return problems
 
 
 def _screenshot(cdp: CDP, path: Path, height: int | None = None) -> None:

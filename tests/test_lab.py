@@ -42,7 +42,8 @@ from pathlib import Path
 
 import pytest
 
-from test_book import ARTIFACTS, CDP, _find_chromium, _no_proxy_opener, _screenshot, headless_chromium
+from test_book import (ARTIFACTS, CDP, _find_chromium, _no_proxy_opener, _screenshot, console_problems,
+                       headless_chromium)
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_TIMEOUT = 120.0
@@ -332,19 +333,9 @@ def _console_problems(events: list[dict], chapter: str, cdp: CDP | None = None) 
     except Exception:
         linked = set()
     others |= linked & _labels(ROOT / "chapters" / f"{chapter}.ipynb")
-    problems = []
-    for e in events:
-        m, p = e.get("method"), e.get("params", {})
-        if m == "Log.entryAdded" and p["entry"]["level"] == "error":
-            problems.append(f"console error: {p['entry'].get('text')} {p['entry'].get('url', '')}")
-        elif m == "Runtime.consoleAPICalled" and p["type"] in ("error", "assert"):
-            args = " ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", []))
-            problems.append(f"console.{p['type']}: {args}")
-        elif m == "Runtime.exceptionThrown":
-            d = p["exceptionDetails"]
-            problems.append(f"uncaught exception: {d.get('exception', {}).get('description') or d.get('text')}")
-        elif m == "Network.responseReceived" and p["response"]["status"] >= 400:
-            problems.append(f"HTTP {p['response']['status']} for {p['response']['url'].split('?')[0]}")
+    problems = console_problems(events) + [
+        f"HTTP {e['params']['response']['status']} for {e['params']['response']['url'].split('?')[0]}"
+        for e in events if e.get("method") == "Network.responseReceived" and e["params"]["response"]["status"] >= 400]
     kept = []
     for pr in dict.fromkeys(problems):
         if pr.startswith("console.error: ") and XREF_MISSING.search(pr):
