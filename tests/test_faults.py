@@ -64,6 +64,20 @@ def wait_for(cond, timeout, what):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def interrupt_when(proc, cond, timeout, what):
+    """Wait until *cond* holds, send SIGINT (Ctrl-C) to *proc* and wait for it; kill it if anything fails.
+    Returns its standard error."""
+    try:
+        wait_for(cond, timeout, what)
+        os.kill(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.stderr.read()
+
+
 def descendants(pid):
     try:
         return psutil.Process(pid).children(recursive=True)
@@ -237,15 +251,8 @@ def test_row5_row6_ais_checkpoint_dir_and_ctrl_c(tmp_path, mnist_tiny, capsys):
     common = ["ais", "--model", mnist_tiny, "--runs", "400", "--schedule", "3000", "--heldout-points", "0",
               "--shard-size", "2", "--threads", "1"]
     proc = spawn(*common, "--checkpoint-dir", ck, "--out", tmp_path / "a.json")
-    try:
-        wait_for(lambda: len(list((ck / "forward").glob("chains-*.npz"))) >= 2, 120, "two checkpointed shards")
-        os.kill(proc.pid, signal.SIGINT)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    err = proc.stderr.read()
+    err = interrupt_when(proc, lambda: len(list((ck / "forward").glob("chains-*.npz"))) >= 2, 120,
+                         "two checkpointed shards")
     assert proc.returncode == 130, err
     assert f"finished shards are saved in {ck}" in err and "--resume" not in err and "Traceback" not in err
     n_saved = len(list((ck / "forward").glob("chains-*.npz")))
@@ -264,15 +271,7 @@ def test_row5_row6_ais_checkpoint_dir_and_ctrl_c(tmp_path, mnist_tiny, capsys):
 def test_row6_xft_ctrl_c_advice(tmp_path, tiny_model):
     ck = tmp_path / "ck"
     proc = spawn(*xft_args(tiny_model, ck, tmp_path / "out.npz"))
-    try:
-        wait_for(lambda: (ck / "xft_checkpoint.npz").exists(), 90, "the first checkpoint")
-        os.kill(proc.pid, signal.SIGINT)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    err = proc.stderr.read()
+    err = interrupt_when(proc, lambda: (ck / "xft_checkpoint.npz").exists(), 90, "the first checkpoint")
     assert proc.returncode == 130
     assert "rerun the same command" in err and str(ck) in err
     assert "--resume" not in err and "--checkpoint " not in err
