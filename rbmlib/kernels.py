@@ -94,7 +94,7 @@ from numba import types
 from numba.extending import intrinsic, overload
 
 __all__ = ["N_LANES", "REFRESH", "SAMPLER_VERSION", "seed_streams", "init_states", "run_chains",
-           "chain_energies"]
+           "chain_energies", "exp_neg"]
 
 #: Number of xoshiro256** lanes per chain; the RNG state has 4 * N_LANES words
 #: (fixed: _xoshiro_fill works on one 4 x 64-bit vector per state word).
@@ -306,6 +306,11 @@ def _exp_neg_ol(y):
             return p * scale
         return impl
     return None
+
+
+#: Public name of the plain-arithmetic ``exp(y)``, ``y <= 0`` (float32 or float64, callable from
+#: numba code): the same bits on every x86-64 machine, unlike libm's or numpy's SIMD ``exp``.
+exp_neg = _exp_neg
 
 
 def _bernoulli(x, r):

@@ -48,7 +48,7 @@ from ._io import atomic_savez
 from ._locking import locks_checkpoint
 from . import exact
 from ._validation import check_beta
-from .kernels import SAMPLER_VERSION
+from .kernels import SAMPLER_VERSION, exp_neg
 from .model import RBM
 
 __all__ = [
@@ -66,6 +66,8 @@ __all__ = [
     "homogeneity_test",
     "binning_bias",
     "analyse",
+    "jackknife_slope",
+    "moment_names",
     "plot_log_ratio",
     "exact_gof",
     "add_cli",
@@ -401,7 +403,40 @@ _FIX = 2 ** 20
 _RESULT_FORMAT = "rbmlib.xft.XFTResult"
 _CHECKPOINT_FORMAT = "rbmlib.xft.checkpoint"
 _FORMAT_VERSION = 1
-_VALID_ORDERS = ("hv", "vh", "h", "v")
+_VALID_ORDERS = ("hv", "vh", "h", "v", "hvh")
+#: The half-updates making up each quench order (``'hvh'``: the palindromic, reversible sweep).
+_ORDER_STEPS = {"hv": ("hv",), "vh": ("vh",), "h": ("h",), "v": ("v",), "hvh": ("h", "v", "h")}
+#: Defaults of the branch settings (absent from files made before they existed).
+_BRANCH_DEFAULTS = {"n_branch": 1, "branch_every": 1, "n_groups": 2}
+#: Fixed-point scale of the per-group moment sums (``XFTResult.moments``).
+_MFIX = 2 ** 20
+
+
+def _fermi_moment(Q, beta_diff):
+    """``Q / (1 + exp(beta_diff Q))`` per element, float64, in plain arithmetic (machine independent)."""
+    out = np.empty(Q.shape[0], np.float64)
+    _fermi_moment_kernel(np.ascontiguousarray(Q, np.float64), float(beta_diff), out)
+    return out
+
+
+@nb.njit(cache=True)
+def _fermi_moment_kernel(Q, beta_diff, out):
+    for c in range(Q.shape[0]):
+        x = beta_diff * Q[c]
+        e = exp_neg(-abs(x))                  # exp(-|x|) in [0, 1]
+        if x > 0.0:
+            out[c] = Q[c] * e / (1.0 + e)
+        else:
+            out[c] = Q[c] / (1.0 + e)
+
+
+def moment_names(orders, beta2s) -> list:
+    """Names of the columns of :attr:`XFTResult.moments`: ``'E0'``, then ``'Q'`` and ``'Qf'`` per (order, beta2)."""
+    names = ["E0"]
+    for o in orders:
+        for b2 in beta2s:
+            names += [f"Q|{o}|{b2!r}", f"Qf|{o}|{b2!r}"]
+    return names
 
 
 def _fixed_sums(x: np.ndarray) -> tuple[int, int]:
@@ -421,15 +456,15 @@ class XFTResult:
         ``beta1``, ``beta2s``, ``n_equil``, ``seed``, ``orders``, ``bin_width``,
         ``q_max``, ``trace_every`` and ``sampler_version``
         (:data:`rbmlib.kernels.SAMPLER_VERSION`; absent from files made with version 1).
-    counts : ndarray of int64, shape (n_orders, n_beta2, 2, n_bins)
-        ``counts[o, t, p, k]``: chains of parity ``p`` (global chain index mod 2) whose
-        heat ``Q`` after one sweep of ``orders[o]`` at ``beta2s[t]`` fell in the fine bin
-        ``[(k0 + k) w, (k0 + k + 1) w)``, ``w = bin_width``, ``k0 = first_bin``. The two
-        parities are independent halves of the ensemble (used to compare two orders
-        with independent samples).
+    counts : ndarray of int64, shape (n_orders, n_beta2, n_groups, n_bins)
+        ``counts[o, t, g, k]``: starts of the chains of group ``g`` (global chain index
+        mod ``n_groups``, 2 unless set) whose heat ``Q`` after one sweep of ``orders[o]``
+        at ``beta2s[t]`` fell in the fine bin ``[(k0 + k) w, (k0 + k + 1) w)``,
+        ``w = bin_width``, ``k0 = first_bin``. Even and odd groups are independent
+        halves of the ensemble (used to compare two orders with independent samples).
     first_bin : int
         Grid index ``k0`` of ``counts[..., 0]``.
-    outside : ndarray of int64, shape (n_orders, n_beta2, 2, 2)
+    outside : ndarray of int64, shape (n_orders, n_beta2, n_groups, 2)
         Chains with ``Q < -q_max`` (``[..., 0]``) or ``Q >= q_max`` (``[..., 1]``).
     sums : dict
         Exact fixed-point sums (Python ints, unit ``2**-20`` resp. ``2**-40``):
@@ -443,6 +478,13 @@ class XFTResult:
         Chains processed (``== config['n_chains']`` when complete).
     meta : dict
         Provenance: code version, machine, wall time, sessions.
+    moments : ndarray of int64, shape (n_groups, 1 + 2 n_orders n_beta2), or None
+        Per-group fixed-point sums (unit ``2**-20``) of the start energy and, per
+        (order, beta2), of ``Q`` and ``Q / (1 + exp((beta1 - beta2) Q))`` (columns named by
+        :func:`moment_names`); None in files made before they existed.
+    branch_trace : ndarray of int64, shape (n_groups, n_branch), or None
+        Per-group fixed-point sums (unit ``2**-20``) of the start energy at each branch point
+        (for stationarity checks over the branch window with independent-group errors).
     """
 
     config: dict
@@ -453,6 +495,8 @@ class XFTResult:
     trace: list
     n_done: int
     meta: dict = field(default_factory=dict)
+    moments: np.ndarray | None = None
+    branch_trace: np.ndarray | None = None
 
     # ------------------------------------------------------------ accessors
     @property
@@ -475,6 +519,64 @@ class XFTResult:
     def orders(self) -> list:
         return list(self.config["orders"])
 
+    @property
+    def n_branch(self) -> int:
+        return int(self.config.get("n_branch", 1))
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.config.get("n_groups", 2))
+
+    @property
+    def n_starts(self) -> int:
+        """Starts of the experiment done: ``n_done * n_branch`` (one per chain unless in branch mode)."""
+        return self.n_done * self.n_branch
+
+    def group_means(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per-group sums of one moment (see :func:`moment_names`) and the starts in each group.
+
+        Returns ``(sums, n)``, float64 arrays of shape (n_groups,): the group means are
+        ``sums / n``. Groups hold whole, independent chains, so these are independent batches.
+        """
+        if self.moments is None:
+            raise ValueError("this result has no per-group moment sums (made before they existed); rerun it.")
+        names = moment_names(self.orders, self.beta2s)
+        if name not in names:
+            raise ValueError(f"unknown moment {name!r}; this result has {names}.")
+        G = self.n_groups
+        chains = np.array([len(range(g, self.n_done, G)) for g in range(G)], np.float64)
+        return self.moments[:, names.index(name)] / _MFIX, chains * self.n_branch
+
+    def moment(self, kind: str, order: str | None = None, beta2: float | None = None):
+        """Mean of a moment over all starts and its batch-means standard error (over the groups).
+
+        ``kind``: ``'E0'`` (start energy), ``'Q'`` (heat) or ``'Qf'``
+        (``Q / (1 + exp((beta1 - beta2) Q))``, the Crooks moment; see the chapters).
+        """
+        if kind == "E0":
+            name = "E0"
+        else:
+            o, t = self._index(order, beta2)
+            name = f"{kind}|{self.orders[o]}|{self.beta2s[t]!r}"
+        sums, n = self.group_means(name)
+        return _batch_mean(sums, n)
+
+    def moment_combination(self, terms) -> tuple[float, float]:
+        """Mean and batch-means standard error of a linear combination of moments of the same starts.
+
+        ``terms``: sequence of ``(coefficient, kind, order, beta2)``, e.g.
+        ``[(1, 'Q', 'vh', 1.0), (-1, 'Q', 'hv', 1.0)]`` for the paired difference of the
+        mean heats of two orders. Correlations between the terms (same starts) are kept.
+        """
+        total, n = None, None
+        for coef, kind, order, beta2 in terms:
+            o, t = self._index(order, beta2)
+            sums, n = self.group_means(f"{kind}|{self.orders[o]}|{self.beta2s[t]!r}")
+            total = coef * sums if total is None else total + coef * sums
+        if total is None:
+            raise ValueError("terms is empty.")
+        return _batch_mean(total, n)
+
     def _index(self, order, beta2):
         if order not in self.config["orders"]:
             raise ValueError(f"order {order!r} was not run; this result has orders {self.config['orders']}.")
@@ -483,27 +585,31 @@ class XFTResult:
             raise ValueError(f"beta2 = {beta2!r} was not run; this result has beta2s {self.config['beta2s']}.")
         return self.config["orders"].index(order), matches[0]
 
-    def fine_counts(self, order: str, beta2: float, parity: int | None = None) -> np.ndarray:
+    def fine_counts(self, order: str, beta2: float, parity: int | None = None, *, exclude=None) -> np.ndarray:
         """Counts on the fine grid (shape (n_bins,), bin k = ``[(first_bin + k) w, ...)``).
 
-        ``parity`` 0 or 1 selects the even / odd chains (independent halves), ``None`` both.
+        ``parity`` 0 or 1 selects the even / odd chains (independent halves), ``None`` both;
+        ``exclude`` leaves out one chain group (for the jackknife).
         """
         o, t = self._index(order, beta2)
         c = self.counts[o, t]
-        if parity is None:
-            return c.sum(axis=0)
-        if parity not in (0, 1):
-            raise ValueError(f"parity must be 0, 1 or None, got {parity!r}.")
-        return c[parity].copy()
+        keep = np.ones(c.shape[0], bool)
+        if parity is not None:
+            if parity not in (0, 1):
+                raise ValueError(f"parity must be 0, 1 or None, got {parity!r}.")
+            keep &= np.arange(c.shape[0]) % 2 == parity
+        if exclude is not None:
+            keep[int(exclude)] = False
+        return c[keep].sum(axis=0)
 
     def n_outside(self, order: str, beta2: float) -> int:
         o, t = self._index(order, beta2)
         return int(self.outside[o, t].sum())
 
     def mean_heat(self, order: str, beta2: float) -> tuple[float, float]:
-        """Exact-sum mean and standard deviation of ``Q`` (energy units)."""
+        """Exact-sum mean and standard deviation of ``Q`` (energy units), over all starts."""
         o, t = self._index(order, beta2)
-        n = self.n_done
+        n = self.n_starts
         s = self.sums["Q"][o][t] / _FIX
         s2 = self.sums["Qsq"][o][t] / _FIX ** 2
         mean = s / n
@@ -513,19 +619,21 @@ class XFTResult:
         """Paired estimate of ``<Q>_order - <Q>_orders[0]`` and its standard error (energy units).
 
         Every chain makes both quench sweeps from the same equilibrated state, so the
-        per-chain difference has a much smaller variance than either heat.
+        per-chain difference has a much smaller variance than either heat. The error
+        assumes independent starts: in branch mode use the group moments instead
+        (:meth:`moment_combination`).
         """
         o, t = self._index(order, beta2)
         if o == 0:
             raise ValueError(f"order {order!r} is the reference order of this result; pick another one.")
-        n = self.n_done
+        n = self.n_starts
         mean = self.sums["D"][o][t] / _FIX / n
         var = max(self.sums["Dsq"][o][t] / _FIX ** 2 / n - mean * mean, 0.0)
         return mean, math.sqrt(var / max(n - 1, 1))
 
     def mean_start_energy(self) -> tuple[float, float]:
-        """Mean and standard deviation of the energy after equilibration (energy units)."""
-        n = self.n_done
+        """Mean and standard deviation of the energy at the starts (energy units)."""
+        n = self.n_starts
         mean = self.sums["E0"] / _FIX / n
         return mean, math.sqrt(max(self.sums["E0sq"] / _FIX ** 2 / n - mean * mean, 0.0))
 
@@ -545,9 +653,13 @@ class XFTResult:
         return counts, first
 
     def _record(self, fmt, first):
-        return {"format": fmt, "format_version": _FORMAT_VERSION, "config": self.config, "first_bin": first,
-                "n_done": self.n_done, "sums": self.sums, "trace": [str(t) for t in self.trace],
-                "meta": self.meta}
+        rec = {"format": fmt, "format_version": _FORMAT_VERSION, "config": self.config, "first_bin": first,
+               "n_done": self.n_done, "sums": self.sums, "trace": [str(t) for t in self.trace],
+               "meta": self.meta}
+        if self.moments is not None:
+            rec["moments"] = self.moments.tolist()
+            rec["branch_trace"] = self.branch_trace.tolist()
+        return rec
 
     def save(self, path) -> Path:
         """Write the result to one small ``.npz`` (counts trimmed to the occupied bins, JSON metadata).
@@ -580,9 +692,27 @@ class XFTResult:
         full = np.zeros(counts.shape[:-1] + (n_bins,), np.int64)
         lo = rec["first_bin"] - k_min
         full[..., lo:lo + counts.shape[-1]] = counts
+        moments = rec.get("moments")
         return cls(config=cfg, counts=full, first_bin=k_min, outside=outside.astype(np.int64),
                    sums=rec["sums"], trace=[int(t) for t in rec["trace"]], n_done=int(rec["n_done"]),
-                   meta=rec.get("meta", {}))
+                   meta=rec.get("meta", {}),
+                   moments=None if moments is None else np.array(moments, np.int64).reshape(len(moments), -1),
+                   branch_trace=None if moments is None else np.array(rec["branch_trace"], np.int64).reshape(
+                       len(moments), -1))
+
+
+def _batch_mean(sums, n) -> tuple[float, float]:
+    """Mean of grouped data from per-group sums and sizes, with its batch-means standard error."""
+    sums, n = np.asarray(sums, np.float64), np.asarray(n, np.float64)
+    ok = n > 0
+    sums, n = sums[ok], n[ok]
+    mean = float(sums.sum() / n.sum())
+    if n.size < 2:
+        return mean, float("nan")
+    # ratio estimator over independent groups: var = sum n_g^2 (m_g - m)^2 / (N^2) * G / (G - 1)
+    G = n.size
+    var = float(np.sum((sums - mean * n) ** 2) / n.sum() ** 2 * G / (G - 1))
+    return mean, math.sqrt(var)
 
 
 def _k_min(cfg) -> int:
@@ -625,7 +755,7 @@ def machine() -> dict:
 
 
 def _validate_run_args(rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard_size, bin_width, q_max,
-                       trace_every):
+                       trace_every, n_branch=1, branch_every=1, n_groups=2):
     _check_rbm(rbm)
     if isinstance(n_chains, bool) or not isinstance(n_chains, (int, np.integer)) or n_chains < 1:
         raise ValueError(f"n_chains must be an integer >= 1, got {n_chains!r}.")
@@ -641,7 +771,8 @@ def _validate_run_args(rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard
         raise ValueError("beta2s is empty: give at least one inverse temperature for the quench sweep.")
     if len(set(beta2s)) != len(beta2s):
         raise ValueError(f"beta2s has repeated values {beta2s}; give each inverse temperature once.")
-    for name, x, lo in (("n_equil", n_equil, 0), ("shard_size", shard_size, 1), ("trace_every", trace_every, 1)):
+    for name, x, lo in (("n_equil", n_equil, 0), ("shard_size", shard_size, 1), ("trace_every", trace_every, 1),
+                        ("n_branch", n_branch, 1), ("branch_every", branch_every, 1), ("n_groups", n_groups, 2)):
         if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < lo:
             raise ValueError(f"{name} must be an integer >= {lo}, got {x!r}.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 63:
@@ -662,17 +793,38 @@ def _validate_run_args(rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard
 
 
 def _run_config(rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard_size, bin_width, q_max,
-                trace_every) -> dict:
+                trace_every, n_branch=1, branch_every=1, n_groups=2) -> dict:
     """The validated configuration of a :func:`run_xft` call (what its checkpoint and result record)."""
     n_chains, beta1, beta2s, orders, bin_width, q_max = _validate_run_args(
-        rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard_size, bin_width, q_max, trace_every)
+        rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard_size, bin_width, q_max, trace_every,
+        n_branch, branch_every, n_groups)
     return {
         "model_fingerprint": rbm.fingerprint(), "n_visible": rbm.n_visible, "n_hidden": rbm.n_hidden,
         "model_dtype": rbm.dtype.name, "n_chains": n_chains, "beta1": beta1, "beta2s": beta2s,
         "n_equil": int(n_equil), "seed": int(seed), "orders": orders, "equil_order": "hv",
         "bin_width": float(bin_width), "q_max": float(q_max), "trace_every": int(trace_every),
         "sampler_version": SAMPLER_VERSION,
+        "n_branch": int(n_branch), "branch_every": int(branch_every), "n_groups": int(n_groups),
     }
+
+
+def _empty_result(config: dict) -> "XFTResult":
+    """An :class:`XFTResult` with no chains, ready for :func:`_xft_accumulate`."""
+    n_o, n_t, G = len(config["orders"]), len(config["beta2s"]), int(config["n_groups"])
+    return XFTResult(config=config, counts=np.zeros((n_o, n_t, G, _n_bins(config)), np.int64),
+                     first_bin=_k_min(config), outside=np.zeros((n_o, n_t, G, 2), np.int64),
+                     sums={"E0": 0, "E0sq": 0, **{k: [[0] * n_t for _ in range(n_o)]
+                                                   for k in ("Q", "Qsq", "D", "Dsq")}},
+                     trace=[0] * (int(config["n_equil"]) // int(config["trace_every"])), n_done=0,
+                     meta={"wall_time_s": 0.0, "sessions": []},
+                     moments=np.zeros((G, 1 + 2 * n_o * n_t), np.int64),
+                     branch_trace=np.zeros((G, int(config["n_branch"])), np.int64))
+
+
+def _quench(chains, order: str, beta2: float) -> None:
+    """One quench step of ``order`` at ``beta2`` (``'hvh'`` = the half-updates h, v, h)."""
+    for step in _ORDER_STEPS[order]:
+        chains.run(1, beta=beta2, order=step)
 
 
 def _xft_shard(rbm: RBM, seed: int, chain_offset: int, n_chains: int, *, config: dict) -> dict:
@@ -684,20 +836,24 @@ def _xft_shard(rbm: RBM, seed: int, chain_offset: int, n_chains: int, *, config:
     """
     from .sampling import Chains
 
-    orders, beta2s = config["orders"], config["beta2s"]
-    n_o, n_t = len(orders), len(beta2s)
-    k_min, n_bins = _k_min(config), _n_bins(config)
-    beta1, bin_width = config["beta1"], config["bin_width"]
-    trace_every, n_equil = int(config["trace_every"]), int(config["n_equil"])
+    cfg = {**_BRANCH_DEFAULTS, **config}
+    orders, beta2s = cfg["orders"], cfg["beta2s"]
+    n_o, n_t, G = len(orders), len(beta2s), int(cfg["n_groups"])
+    n_branch, every = int(cfg["n_branch"]), int(cfg["branch_every"])
+    k_min, n_bins = _k_min(cfg), _n_bins(cfg)
+    beta1, bin_width = cfg["beta1"], cfg["bin_width"]
+    trace_every, n_equil = int(cfg["trace_every"]), int(cfg["n_equil"])
     n_trace = n_equil // trace_every
     W64 = np.ascontiguousarray(rbm.W, np.float64)
     a64 = np.ascontiguousarray(rbm.a, np.float64)
     b64 = np.ascontiguousarray(rbm.b, np.float64)
     start, n = int(chain_offset), int(n_chains)
-    counts = np.zeros((n_o, n_t, 2, n_bins), np.int64)
-    outside = np.zeros((n_o, n_t, 2, 2), np.int64)
+    counts = np.zeros((n_o, n_t, G, n_bins), np.int64)
+    outside = np.zeros((n_o, n_t, G, 2), np.int64)
+    moments = np.zeros((G, 1 + 2 * n_o * n_t), np.int64)
     sums = {"E0": 0, "E0sq": 0, **{k: [[0] * n_t for _ in range(n_o)] for k in ("Q", "Qsq", "D", "Dsq")}}
     trace = [0] * n_trace
+    branch_trace = np.zeros((G, n_branch), np.int64)
     chains = Chains(rbm, n, seed=int(seed), chain_offset=start)
     e = np.empty(n, np.float64)
     for k in range(n_trace):
@@ -707,27 +863,46 @@ def _xft_shard(rbm: RBM, seed: int, chain_offset: int, n_chains: int, *, config:
     rest = n_equil - n_trace * trace_every
     if rest:
         chains.run(rest, beta=beta1, order="hv")
+    group = ((start + np.arange(n)) % G).astype(np.int64)
+
+    def add_moment(col, x):
+        np.add.at(moments[:, col], group, np.rint(x * _MFIX).astype(np.int64))
+
     E0 = np.empty(n, np.float64)
-    _energies_kernel(W64, a64, b64, chains.v, chains.h, E0)
-    sums["E0"], sums["E0sq"] = _fixed_sums(E0)
-    parity = ((start + np.arange(n)) % 2).astype(np.int64)
-    Q_first = [None] * n_t
-    for io, o in enumerate(orders):
-        for it, b2 in enumerate(beta2s):
-            c = chains.copy()
-            c.run(1, beta=b2, order=o)
-            _energies_kernel(W64, a64, b64, c.v, c.h, e)
-            Q = e - E0
-            _histogram_kernel(Q, parity, 1.0 / bin_width, k_min, counts[io, it], outside[io, it])
-            sums["Q"][io][it], sums["Qsq"][io][it] = _fixed_sums(Q)
-            if io == 0:
-                Q_first[it] = Q
-            else:
-                sums["D"][io][it], sums["Dsq"][io][it] = _fixed_sums(Q - Q_first[it])
+    for ib in range(n_branch):
+        if ib:
+            chains.run(every, beta=beta1, order="hv")
+        _energies_kernel(W64, a64, b64, chains.v, chains.h, E0)
+        s0, s0sq = _fixed_sums(E0)
+        sums["E0"] += s0
+        sums["E0sq"] += s0sq
+        e0_fixed = np.rint(E0 * _MFIX).astype(np.int64)
+        np.add.at(branch_trace[:, ib], group, e0_fixed)
+        moments[:, 0] += branch_trace[:, ib]
+        Q_first = [None] * n_t
+        for io, o in enumerate(orders):
+            for it, b2 in enumerate(beta2s):
+                c = chains.copy()
+                _quench(c, o, b2)
+                _energies_kernel(W64, a64, b64, c.v, c.h, e)
+                Q = e - E0
+                _histogram_kernel(Q, group, 1.0 / bin_width, k_min, counts[io, it], outside[io, it])
+                sq, sqq = _fixed_sums(Q)
+                sums["Q"][io][it] += sq
+                sums["Qsq"][io][it] += sqq
+                col = 1 + 2 * (io * n_t + it)
+                add_moment(col, Q)
+                add_moment(col + 1, _fermi_moment(Q, beta1 - b2))
+                if io == 0:
+                    Q_first[it] = Q
+                else:
+                    sd, sdd = _fixed_sums(Q - Q_first[it])
+                    sums["D"][io][it] += sd
+                    sums["Dsq"][io][it] += sdd
     nz = np.flatnonzero(counts.reshape(-1, n_bins).any(axis=0))
     lo, hi = (int(nz[0]), int(nz[-1]) + 1) if nz.size else (0, 0)
     return {"n": n, "first_bin": k_min + lo, "counts": counts[..., lo:hi], "outside": outside, "sums": sums,
-            "trace": trace}
+            "trace": trace, "moments": moments, "branch_trace": branch_trace}
 
 
 def _xft_accumulate(res: "XFTResult", part: dict) -> "XFTResult":
@@ -745,6 +920,8 @@ def _xft_accumulate(res: "XFTResult", part: dict) -> "XFTResult":
                 res.sums[k][io][it] += int(x)
     for k, t in enumerate(part["trace"]):
         res.trace[k] += int(t)
+    res.moments += np.asarray(part["moments"], np.int64)
+    res.branch_trace += np.asarray(part["branch_trace"], np.int64)
     res.n_done += int(part["n"])
     return res
 
@@ -759,13 +936,7 @@ def _run_xft_ensemble(rbm, config, *, shard_size, checkpoint_dir, progress, max_
             raise ValueError(f"{checkpoint_dir} holds the checkpoint of an in-process run (xft_checkpoint.npz); "
                              "resume it without executor options, or use another checkpoint_dir.")
         folder = Path(checkpoint_dir) / "shards"
-    n_o, n_t = len(config["orders"]), len(config["beta2s"])
-    res = XFTResult(config=config, counts=np.zeros((n_o, n_t, 2, _n_bins(config)), np.int64),
-                    first_bin=_k_min(config), outside=np.zeros((n_o, n_t, 2, 2), np.int64),
-                    sums={"E0": 0, "E0sq": 0, **{k: [[0] * n_t for _ in range(n_o)]
-                                                  for k in ("Q", "Qsq", "D", "Dsq")}},
-                    trace=[0] * (config["n_equil"] // config["trace_every"]), n_done=0,
-                    meta={"wall_time_s": 0.0, "sessions": []})
+    res = _empty_result(config)
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     out = ensemble.run_ensemble(_xft_shard, rbm, config["n_chains"], seed=config["seed"],
                                 params={"config": config}, shard_size=int(shard_size), reduce=_xft_accumulate,
@@ -789,7 +960,8 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
             order="hv", shard_size: int = 10000, checkpoint_dir=None, progress: bool = False,
             bin_width: float = 1 / 32, q_max: float = 1024.0, trace_every: int = 10,
             max_shards: int | None = None, executor=None, scheduler: str | None = None,
-            workers: int | None = None, threads: int | None = None, retries: int = 2) -> XFTResult:
+            workers: int | None = None, threads: int | None = None, retries: int = 2,
+            n_branch: int = 1, branch_every: int = 1, n_groups: int = 2) -> XFTResult:
     """The paper's XFT experiment: equilibrate at ``beta1``, one sweep at each ``beta2``, histogram ``Q``.
 
     For every chain ``c`` (random start, own random stream fixed by ``(seed, c)``):
@@ -819,9 +991,10 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
     n_equil : int >= 0
         Equilibration sweeps (the paper: 300).
     seed : int
-    order : {'hv', 'vh', 'h', 'v'} or sequence of them
+    order : {'hv', 'vh', 'h', 'v', 'hvh'} or sequence of them
         Kernel(s) of the quench step; ``('hv', 'vh')`` measures the sweep and its
-        time reversal from the same equilibrated ensemble.
+        time reversal from the same equilibrated ensemble; ``'hvh'`` is the
+        palindromic (reversible) sweep h, v, h.
     shard_size : int >= 1
         Chains per shard (checkpoint interval). Does not change the result.
     checkpoint_dir : path, optional
@@ -851,14 +1024,26 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
         The checkpoint is then one file per finished shard in
         ``checkpoint_dir/shards`` (shards may finish in any order); it is not
         interchangeable with the in-process ``xft_checkpoint.npz``.
+    n_branch, branch_every : int >= 1
+        Branch mode. After the ``n_equil`` sweeps every chain keeps running at
+        ``beta1`` and the quenches branch off its state ``n_branch`` times, every
+        ``branch_every`` sweeps (the default ``n_branch=1``: once, the paper's
+        experiment). Each branch point is one start of the experiment, so the
+        histograms hold ``n_chains * n_branch`` heats; starts of one chain are
+        correlated, so errors must come from the independent chain groups
+        (:meth:`XFTResult.group_means`, :func:`jackknife_slope`), not from Poisson counts.
+    n_groups : int >= 2
+        Chain ``c`` belongs to group ``c % n_groups``; counts and moment sums are kept
+        per group (independent batches of whole chains, for batch-means errors). The
+        default 2 is the even / odd split used by the paired analysis.
 
     Returns
     -------
     XFTResult
     """
     config = _run_config(rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard_size, bin_width, q_max,
-                         trace_every)
-    n_chains, beta2s, orders = config["n_chains"], config["beta2s"], config["orders"]
+                         trace_every, n_branch, branch_every, n_groups)
+    n_chains = config["n_chains"]
     if max_shards is not None and (isinstance(max_shards, bool) or not isinstance(max_shards, (int, np.integer))
                                    or max_shards < 0):
         raise ValueError(f"max_shards must be None or an integer >= 0, got {max_shards!r}.")
@@ -866,10 +1051,6 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
         return _run_xft_ensemble(rbm, config, shard_size=shard_size, checkpoint_dir=checkpoint_dir,
                                  progress=progress, max_shards=max_shards, executor=executor,
                                  scheduler=scheduler, workers=workers, threads=threads, retries=retries)
-    k_min = _k_min(config)
-    n_bins = _n_bins(config)
-    n_o, n_t = len(orders), len(beta2s)
-    n_trace = int(n_equil) // int(trace_every)
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / "xft_checkpoint.npz"
     if ckpt is not None and (ckpt.parent / "shards" / "manifest.json").exists():
         raise ValueError(f"{checkpoint_dir} holds the per-shard checkpoint of a parallel run; resume it with the "
@@ -891,12 +1072,7 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
                 f"to start afresh."
             )
     if res is None:
-        res = XFTResult(config=config, counts=np.zeros((n_o, n_t, 2, n_bins), np.int64), first_bin=k_min,
-                        outside=np.zeros((n_o, n_t, 2, 2), np.int64),
-                        sums={"E0": 0, "E0sq": 0, **{k: [[0] * n_t for _ in range(n_o)]
-                                                      for k in ("Q", "Qsq", "D", "Dsq")}},
-                        trace=[0] * n_trace, n_done=0,
-                        meta={"wall_time_s": 0.0, "sessions": []})
+        res = _empty_result(config)
     if res.n_done >= n_chains or max_shards == 0:
         return res
     session = {"started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -1153,6 +1329,40 @@ def analyse(result: "XFTResult", order: str, beta2: float, width: float, *, reve
             "n": int(fine.sum())}
 
 
+def jackknife_slope(result: "XFTResult", order: str, beta2: float, width: float, *,
+                    reverse_order: str | None = None, min_expected: float = 20.0) -> dict:
+    """The slope of :func:`analyse` with a delete-one-group jackknife standard error.
+
+    For correlated starts (branch mode) the Poisson error of the fit is too small; the
+    chain groups are independent, so the jackknife over groups is valid whatever the
+    correlation within a chain. The bins are those selected on all the data.
+
+    Returns
+    -------
+    dict: ``slope``, ``stderr`` (jackknife), ``stderr_poisson``, ``z`` (``(slope - beta_diff) /
+    stderr``), ``n_groups``, ``beta_diff``, and ``inflation`` (``stderr / stderr_poisson``).
+    """
+    full = analyse(result, order, beta2, width, reverse_order=reverse_order, min_expected=min_expected)
+    q_keep = full["table"]["q"]
+    c = full["beta_diff"]
+    G = result.n_groups
+    slopes = []
+    for g in range(G):
+        if reverse_order is None:
+            fine, rev = result.fine_counts(order, beta2, exclude=g), None
+        else:
+            fine = result.fine_counts(order, beta2, 0, exclude=g)
+            rev = result.fine_counts(reverse_order, beta2, 1, exclude=g)
+        t = log_ratio_table(fine, result.first_bin, result.bin_width, width, c, reverse=rev, min_expected=0.0)
+        sel = np.isin(np.round(t["q"] / width, 6), np.round(q_keep / width, 6))
+        slopes.append(fit_slope(t["q"][sel], t["y"][sel], t["sigma"][sel])["slope"])
+    slopes = np.array(slopes)
+    se = float(math.sqrt((G - 1) / G * np.sum((slopes - slopes.mean()) ** 2)))
+    slope = full["fit"]["slope"]
+    return {"slope": slope, "stderr": se, "stderr_poisson": full["fit"]["stderr"], "z": (slope - c) / se,
+            "n_groups": G, "beta_diff": c, "inflation": se / full["fit"]["stderr"]}
+
+
 def plot_log_ratio(analyses, *, labels=None, axes=None, colors=None, markers=None, theory=True):
     """The XFT figure: ``log P(Q)/P(-Q)`` with error bars and the theory line, residuals below.
 
@@ -1220,7 +1430,7 @@ def exact_gof(result: "XFTResult", rbm: RBM, order: str, beta2: float, *, width:
     if idx.min() < 0 or idx.max() >= obs.size:
         raise ValueError("the exact heat values exceed the result's grid.")
     exp = np.zeros(obs.size)
-    np.add.at(exp, idx, p * result.n_done)
+    np.add.at(exp, idx, p * result.n_starts)
     go, ge, ao, ae = [], [], 0, 0.0
     for o_, e_ in zip(obs, exp):
         ao += int(o_)
@@ -1333,7 +1543,13 @@ def _add_arguments(p):
     p.add_argument("--t1", type=float, default=1.0, help="temperature of the initial equilibrium (paper: 1)")
     p.add_argument("--t2", type=float, nargs="+", required=True, help="temperature(s) of the quench sweep")
     p.add_argument("--order", nargs="+", default=["hv", "vh"], choices=list(_VALID_ORDERS),
-                   help="kernel(s) of the quench step (default: the sweep 'hv' and its reversal 'vh')")
+                   help="kernel(s) of the quench step (default: the sweep 'hv' and its reversal 'vh'; "
+                        "'hvh' = the palindromic sweep)")
+    p.add_argument("--branches", type=int, default=1,
+                   help="branch mode: quench from the running chain this many times (default 1: once, the paper)")
+    p.add_argument("--branch-every", type=int, default=1, help="sweeps at T1 between branch points")
+    p.add_argument("--groups", type=int, default=2,
+                   help="independent chain groups kept apart in the result (batch-means errors; default 2)")
     p.add_argument("--seed", type=int, default=2017)
     p.add_argument("--shard-size", type=int, default=10000, help="chains per shard = checkpoint interval")
     p.add_argument("--bin-width", type=float, default=1 / 32, help="fine histogram bin (energy units)")
@@ -1361,18 +1577,20 @@ def _cli_run(args) -> int:
         if not (math.isfinite(t) and t > 0):
             raise ValueError(f"temperatures must be finite and > 0, got {t}.")
     beta2s = [1.0 / t for t in args.t2]
+    branch = {"n_branch": args.branches, "branch_every": args.branch_every, "n_groups": args.groups}
     _check_out(args, _run_config(rbm, args.chains, 1.0 / args.t1, beta2s, args.sweeps, args.seed,
-                                 tuple(args.order), args.shard_size, args.bin_width, args.q_max, 10))
+                                 tuple(args.order), args.shard_size, args.bin_width, args.q_max, 10, **branch))
     res = run_xft(rbm, args.chains, beta1=1.0 / args.t1, beta2s=beta2s, n_equil=args.sweeps, seed=args.seed,
                   order=tuple(args.order), shard_size=args.shard_size, checkpoint_dir=args.checkpoint_dir,
                   progress=not args.no_progress, bin_width=args.bin_width, q_max=args.q_max,
-                  max_shards=args.max_shards, **ex)
+                  max_shards=args.max_shards, **branch, **ex)
     res.meta["model"] = args.model
     res.meta["temperatures"] = {"t1": args.t1, "t2": list(args.t2)}
     res.meta["command"] = (f"python -m rbmlib xft --model {args.model} --chains {args.chains} --sweeps {args.sweeps} "
                            f"--t1 {args.t1:g} --t2 {' '.join(f'{t:g}' for t in args.t2)} --order {' '.join(args.order)} "
                            f"--seed {args.seed} --shard-size {args.shard_size} --bin-width {args.bin_width:g} "
-                           f"--q-max {args.q_max:g} --out {args.out} --checkpoint-dir {args.checkpoint_dir}")
+                           f"--q-max {args.q_max:g} --branches {args.branches} --branch-every {args.branch_every} "
+                           f"--groups {args.groups} --out {args.out} --checkpoint-dir {args.checkpoint_dir}")
     done = f"{res.n_done:,} of {args.chains:,} chains"
     if res.complete or args.write_partial:
         res.save(args.out)

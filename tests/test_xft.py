@@ -343,3 +343,59 @@ def test_bad_inputs(tmp_path):
         res.fine_counts("vh", 0.8)
     with pytest.raises(ValueError, match="was not run"):
         res.fine_counts("hv", 0.5)
+
+
+# ----------------------------------------------------------------------------- branch mode
+BRANCH = dict(beta1=1.0, beta2s=[0.7, 1.0, 1.4], n_equil=40, seed=21, order=("hv", "vh", "hvh", "v"),
+              n_branch=6, branch_every=10, n_groups=4)
+
+
+def test_branch_mode_matches_exact_and_is_bit_identical_under_sharding(tmp_path):
+    """Branch mode: every branch point is a start of the experiment from an (exactly) equilibrated chain."""
+    rbm = RBM.random(5, 4, scale=0.8, seed=12)
+    res = xft.run_xft(rbm, 6000, shard_size=6000, **BRANCH)
+    assert res.n_starts == 36000 and res.counts.shape[2] == 4 and res.outside.sum() == 0
+    assert res.counts[0, 0].sum() == 36000
+    for order in ("hv", "hvh", "v"):
+        for b2 in (0.7, 1.4):
+            g = xft.exact_gof(res, rbm, order, b2, width=0.25)
+            assert g["p_value"] > 1e-3 and g["dof"] > 10, (order, b2, g)
+    # sharding, workers and resume do not change a bit (counts, sums, moments, branch trace)
+    other = xft.run_xft(rbm, 6000, shard_size=1111, **BRANCH)
+    assert np.array_equal(res.counts, other.counts) and res.sums == other.sums
+    assert np.array_equal(res.moments, other.moments) and np.array_equal(res.branch_trace, other.branch_trace)
+    back = xft.XFTResult.load(res.save(tmp_path / "b.npz"))
+    assert np.array_equal(back.moments, res.moments) and np.array_equal(back.branch_trace, res.branch_trace)
+    assert back.branch_trace.shape == (4, 6) and back.branch_trace.sum() == back.moments[:, 0].sum()
+    assert back.n_branch == 6 and back.n_groups == 4
+    # moments: the group sums add up to the exact-sum means; the start energy is the exact mean
+    m, se = back.moment("Q", "hv", 1.4)
+    assert abs(m - back.mean_heat("hv", 1.4)[0]) < 1e-5 and 0 < se < 1
+    e0, se0 = back.moment("E0")
+    assert abs(e0 - rbmlib.exact.mean_energy(rbm, 1.0)) < 4 * se0
+    # the Crooks moment with the correct reverse: <Q f>_hv + <Q f>_vh = 0, within errors; exact value too
+    d, sd = back.moment_combination([(1, "Qf", "hv", 1.4), (1, "Qf", "vh", 1.4)])
+    assert abs(d) < 4 * sd
+    q, p = xft.exact_heat_distribution(rbm, "hv", 1.0, 1.4)
+    qr, pr = xft.exact_heat_distribution(rbm, "vh", 1.0, 1.4)
+    f = lambda x: x / (1 + np.exp(-0.4 * x))
+    assert abs(np.sum(p * f(q)) + np.sum(pr * f(qr))) < 1e-12
+    # jackknife slope over groups, and the batch-means errors are finite
+    jk = xft.jackknife_slope(back, "hvh", 1.4, 0.5, min_expected=5)
+    assert jk["n_groups"] == 4 and jk["stderr"] > 0 and abs(jk["z"]) < 5
+    with pytest.raises(ValueError, match="unknown moment"):
+        back.group_means("nope")
+
+
+def test_fermi_moment_is_plain_arithmetic():
+    Q = np.array([-300.0, -5.0, -1e-3, 0.0, 2.5, 40.0, 700.0])
+    for c in (-0.25, 0.1, 1.0):
+        want = Q / (1.0 + np.exp(np.clip(c * Q, -700, 700)))
+        assert np.allclose(xft._fermi_moment(Q, c), want, rtol=1e-14, atol=1e-300)
+
+
+def test_branch_bad_inputs():
+    rbm = RBM.random(4, 3, seed=1)
+    for kw in ({"n_branch": 0}, {"branch_every": 0}, {"n_groups": 1}, {"n_branch": 2.5}):
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            xft.run_xft(rbm, 10, beta2s=[0.9], **kw)
