@@ -67,6 +67,7 @@ __all__ = [
     "binning_bias",
     "analyse",
     "jackknife_slope",
+    "certify_starts",
     "moment_names",
     "plot_log_ratio",
     "exact_gof",
@@ -1329,6 +1330,69 @@ def analyse(result: "XFTResult", order: str, beta2: float, width: float, *, reve
             "n": int(fine.sum())}
 
 
+def certify_starts(result: "XFTResult", reference: dict, *, alpha: float = 0.01):
+    """Certify that the starts of an XFT run were drawn from equilibrium at ``beta1``, or say why not.
+
+    Three kinds of tests, errors from the ``G`` independent chain groups (batch means, so
+    each ratio is compared with Student's t with ``G - 1`` degrees of freedom), all
+    together at family-wise level ``alpha`` (Bonferroni):
+
+    1. the mean start energy agrees with an independent equilibrium estimate
+       ``reference = {'E': (mean, se)}`` (tempering, long chains from several starts);
+    2. the start ensemble is stationary: the mean start energy of the second half of
+       the branch points equals that of the first half (branch mode, ``n_branch >= 2``);
+    3. where ``beta1`` is among the ``beta2s``: the mean heat of every order is 0 (every
+       order leaves ``p_beta1`` invariant, so a non-zero mean heat at ``T2 = T1`` means the
+       starts are not at ``p_beta1``; this is the most direct test of assumption (A)).
+
+    Returns
+    -------
+    :class:`rbmlib.diagnostics.Certificate` (``checks`` JSON-ready, for the result's metadata).
+    """
+    from scipy import stats
+
+    from .diagnostics import Certificate
+
+    if not isinstance(result, XFTResult):
+        raise TypeError(f"result must be an XFTResult, got {type(result).__name__}.")
+    if result.moments is None:
+        raise ValueError("this result has no per-group moments (made before they existed); rerun it.")
+    if not isinstance(reference, dict) or "E" not in reference:
+        raise ValueError("reference must be {'E': (mean, se)}: an independent equilibrium estimate of the mean "
+                         "energy at beta1 (tempering, long chains from several starts).")
+    m_ref, se_ref = (float(x) for x in reference["E"])
+    tests = []
+    m, se = result.moment("E0")
+    tests.append(("start energy vs reference", m - m_ref, math.hypot(se, se_ref),
+                  {"mean": m, "se": se, "reference_mean": m_ref, "reference_se": se_ref}))
+    G, nb_ = result.branch_trace.shape
+    if nb_ >= 2:
+        half = nb_ // 2
+        chains = np.array([len(range(g, result.n_done, G)) for g in range(G)], np.float64)
+        first = result.branch_trace[:, :half].sum(axis=1) / _MFIX / half
+        second = result.branch_trace[:, nb_ - half:].sum(axis=1) / _MFIX / half
+        d, sd = _batch_mean(second - first, chains)
+        tests.append(("stationarity: second minus first half of the branch points", d, sd,
+                      {"first_half": float(first.sum() / chains.sum()),
+                       "second_half": float(second.sum() / chains.sum())}))
+    eq = [b for b in result.beta2s if math.isclose(b, result.beta1, rel_tol=1e-12)]
+    for o in result.orders if eq else ():
+        mq, sq = result.moment("Q", o, eq[0])
+        tests.append((f"mean heat of order {o!r} at T2 = T1", mq, sq, {}))
+    zc = float(stats.t.isf(alpha / (2 * len(tests)), G - 1))
+    reasons, rows = [], []
+    for name, diff, se_, extra in tests:
+        z = diff / se_ if se_ > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
+        rows.append({"test": name, "difference": float(diff), "se": float(se_), "z": float(z), **extra})
+        if abs(z) >= zc:
+            reasons.append(f"{name}: {diff:+.4g} +- {se_:.2g} (z = {z:.1f}, limit {zc:.2f}).")
+    checks = {"alpha": alpha, "t_critical": zc, "dof": G - 1, "n_groups": G, "n_chains": result.n_done,
+              "n_starts": result.n_starts, "tests": rows,
+              "summary": [f"{len(tests)} tests (reference, stationarity, zero mean heat at T2 = T1), "
+                          f"|t| < {zc:.2f} ({G - 1} dof)"]}
+    return Certificate(passed=not reasons, reasons=reasons, checks=checks)
+
+
 def jackknife_slope(result: "XFTResult", order: str, beta2: float, width: float, *,
                     reverse_order: str | None = None, min_expected: float = 20.0) -> dict:
     """The slope of :func:`analyse` with a delete-one-group jackknife standard error.
@@ -1340,7 +1404,8 @@ def jackknife_slope(result: "XFTResult", order: str, beta2: float, width: float,
     Returns
     -------
     dict: ``slope``, ``stderr`` (jackknife), ``stderr_poisson``, ``z`` (``(slope - beta_diff) /
-    stderr``), ``n_groups``, ``beta_diff``, and ``inflation`` (``stderr / stderr_poisson``).
+    stderr``), ``p_value`` (two-sided, Student's t with ``n_groups - 1`` dof), ``n_groups``,
+    ``beta_diff``, and ``inflation`` (``stderr / stderr_poisson``).
     """
     full = analyse(result, order, beta2, width, reverse_order=reverse_order, min_expected=min_expected)
     q_keep = full["table"]["q"]
@@ -1359,8 +1424,10 @@ def jackknife_slope(result: "XFTResult", order: str, beta2: float, width: float,
     slopes = np.array(slopes)
     se = float(math.sqrt((G - 1) / G * np.sum((slopes - slopes.mean()) ** 2)))
     slope = full["fit"]["slope"]
-    return {"slope": slope, "stderr": se, "stderr_poisson": full["fit"]["stderr"], "z": (slope - c) / se,
-            "n_groups": G, "beta_diff": c, "inflation": se / full["fit"]["stderr"]}
+    from scipy import stats
+    z = (slope - c) / se
+    return {"slope": slope, "stderr": se, "stderr_poisson": full["fit"]["stderr"], "z": z,
+            "p_value": float(2 * stats.t.sf(abs(z), G - 1)), "n_groups": G, "beta_diff": c, "inflation": se / full["fit"]["stderr"]}
 
 
 def plot_log_ratio(analyses, *, labels=None, axes=None, colors=None, markers=None, theory=True):

@@ -347,14 +347,14 @@ def test_bad_inputs(tmp_path):
 
 # ----------------------------------------------------------------------------- branch mode
 BRANCH = dict(beta1=1.0, beta2s=[0.7, 1.0, 1.4], n_equil=40, seed=21, order=("hv", "vh", "hvh", "v"),
-              n_branch=6, branch_every=10, n_groups=4)
+              n_branch=6, branch_every=10, n_groups=20)
 
 
 def test_branch_mode_matches_exact_and_is_bit_identical_under_sharding(tmp_path):
     """Branch mode: every branch point is a start of the experiment from an (exactly) equilibrated chain."""
     rbm = RBM.random(5, 4, scale=0.8, seed=12)
     res = xft.run_xft(rbm, 6000, shard_size=6000, **BRANCH)
-    assert res.n_starts == 36000 and res.counts.shape[2] == 4 and res.outside.sum() == 0
+    assert res.n_starts == 36000 and res.counts.shape[2] == 20 and res.outside.sum() == 0
     assert res.counts[0, 0].sum() == 36000
     for order in ("hv", "hvh", "v"):
         for b2 in (0.7, 1.4):
@@ -366,8 +366,8 @@ def test_branch_mode_matches_exact_and_is_bit_identical_under_sharding(tmp_path)
     assert np.array_equal(res.moments, other.moments) and np.array_equal(res.branch_trace, other.branch_trace)
     back = xft.XFTResult.load(res.save(tmp_path / "b.npz"))
     assert np.array_equal(back.moments, res.moments) and np.array_equal(back.branch_trace, res.branch_trace)
-    assert back.branch_trace.shape == (4, 6) and back.branch_trace.sum() == back.moments[:, 0].sum()
-    assert back.n_branch == 6 and back.n_groups == 4
+    assert back.branch_trace.shape == (20, 6) and back.branch_trace.sum() == back.moments[:, 0].sum()
+    assert back.n_branch == 6 and back.n_groups == 20
     # moments: the group sums add up to the exact-sum means; the start energy is the exact mean
     m, se = back.moment("Q", "hv", 1.4)
     assert abs(m - back.mean_heat("hv", 1.4)[0]) < 1e-5 and 0 < se < 1
@@ -382,9 +382,18 @@ def test_branch_mode_matches_exact_and_is_bit_identical_under_sharding(tmp_path)
     assert abs(np.sum(p * f(q)) + np.sum(pr * f(qr))) < 1e-12
     # jackknife slope over groups, and the batch-means errors are finite
     jk = xft.jackknife_slope(back, "hvh", 1.4, 0.5, min_expected=5)
-    assert jk["n_groups"] == 4 and jk["stderr"] > 0 and abs(jk["z"]) < 5
+    assert jk["n_groups"] == 20 and jk["stderr"] > 0 and abs(jk["z"]) < 5
     with pytest.raises(ValueError, match="unknown moment"):
         back.group_means("nope")
+    # the certificate: passes against the exact mean energy, fails against a wrong one
+    e_exact = rbmlib.exact.mean_energy(rbm, 1.0)
+    cert = xft.certify_starts(back, {"E": (e_exact, 0.0)})
+    assert cert.passed, cert.reasons
+    assert len(cert.checks["tests"]) == 2 + 4          # reference, stationarity, 4 orders at T2 = T1
+    bad = xft.certify_starts(back, {"E": (e_exact + 0.5, 0.0)})
+    assert not bad.passed and "reference" in bad.reasons[0]
+    with pytest.raises(ValueError, match="reference"):
+        xft.certify_starts(back, {})
 
 
 def test_fermi_moment_is_plain_arithmetic():
