@@ -68,6 +68,7 @@ __all__ = [
     "analyse",
     "jackknife_slope",
     "certify_starts",
+    "load_energy_reference",
     "moment_names",
     "plot_log_ratio",
     "exact_gof",
@@ -1393,6 +1394,25 @@ def certify_starts(result: "XFTResult", reference: dict, *, alpha: float = 0.01)
     return Certificate(passed=not reasons, reasons=reasons, checks=checks)
 
 
+def load_energy_reference(path) -> dict:
+    """``{'E': (mean, se)}`` from an equilibrium file: ``results/equilibrium/*.json`` (its tempering
+    estimate) or a JSON object ``{"E": [mean, se]}``."""
+    path = Path(path)
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"Could not read the equilibrium reference {path} ({type(exc).__name__}: {exc}).") from None
+    try:
+        if "E" in rec:
+            m, se = rec["E"]
+        else:
+            m, se = rec["tempering"]["energy"]["mean"], rec["tempering"]["energy"]["se"]
+        return {"E": (float(m), float(se))}
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{path} holds no mean-energy reference: expected {{\"E\": [mean, se]}} or a "
+                         "results/equilibrium file with tempering.energy.mean/se.") from None
+
+
 def jackknife_slope(result: "XFTResult", order: str, beta2: float, width: float, *,
                     reverse_order: str | None = None, min_expected: float = 20.0) -> dict:
     """The slope of :func:`analyse` with a delete-one-group jackknife standard error.
@@ -1617,6 +1637,10 @@ def _add_arguments(p):
     p.add_argument("--branch-every", type=int, default=1, help="sweeps at T1 between branch points")
     p.add_argument("--groups", type=int, default=2,
                    help="independent chain groups kept apart in the result (batch-means errors; default 2)")
+    p.add_argument("--certify-against", default=None, metavar="JSON",
+                   help="equilibrium reference of the mean energy at T1 (a results/equilibrium/*.json file, or a "
+                        "JSON {\"E\": [mean, se]}): certify the starts (xft.certify_starts) and store the "
+                        "certificate in the result's metadata")
     p.add_argument("--seed", type=int, default=2017)
     p.add_argument("--shard-size", type=int, default=10000, help="chains per shard = checkpoint interval")
     p.add_argument("--bin-width", type=float, default=1 / 32, help="fine histogram bin (energy units)")
@@ -1658,6 +1682,10 @@ def _cli_run(args) -> int:
                            f"--seed {args.seed} --shard-size {args.shard_size} --bin-width {args.bin_width:g} "
                            f"--q-max {args.q_max:g} --branches {args.branches} --branch-every {args.branch_every} "
                            f"--groups {args.groups} --out {args.out} --checkpoint-dir {args.checkpoint_dir}")
+    if args.certify_against is not None and res.n_done:
+        cert = certify_starts(res, load_energy_reference(args.certify_against))
+        res.meta["certificate"] = {"reference": str(args.certify_against), **cert.to_dict()}
+        print(cert)
     done = f"{res.n_done:,} of {args.chains:,} chains"
     if res.complete or args.write_partial:
         res.save(args.out)
