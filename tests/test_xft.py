@@ -408,3 +408,15 @@ def test_branch_bad_inputs():
     for kw in ({"n_branch": 0}, {"branch_every": 0}, {"n_groups": 1}, {"n_branch": 2.5}):
         with pytest.raises(ValueError, match=next(iter(kw))):
             xft.run_xft(rbm, 10, beta2s=[0.9], **kw)
+
+
+def test_load_energy_reference(tmp_path):
+    ref = xft.load_energy_reference("results/equilibrium/mnist-784x500-beta1.json")
+    assert set(ref) == {"E"} and ref["E"][0] < -100 and ref["E"][1] > 0
+    (tmp_path / "r.json").write_text('{"E": [-3.5, 0.01]}')
+    assert xft.load_energy_reference(tmp_path / "r.json") == {"E": (-3.5, 0.01)}
+    (tmp_path / "bad.json").write_text('{"x": 1}')
+    with pytest.raises(ValueError, match="no mean-energy reference"):
+        xft.load_energy_reference(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="Could not read"):
+        xft.load_energy_reference(tmp_path / "missing.json")
