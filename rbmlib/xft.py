@@ -258,7 +258,7 @@ class ExactXFT:
 
 
 def exact_xft_check(rbm: RBM, kernel: str, beta1: float, beta2: float, *, reverse: str | None = None,
-                    n_sweeps: int = 1, tol: float = MERGE_TOL) -> ExactXFT:
+                    n_sweeps: int = 1, tol: float = MERGE_TOL, start=None) -> ExactXFT:
     """Check ``P_F(Q) / P_R(-Q) = exp((beta1 - beta2) Q)`` exactly, by enumeration.
 
     Both processes start in equilibrium at ``beta1``; the forward one applies
@@ -282,6 +282,11 @@ def exact_xft_check(rbm: RBM, kernel: str, beta1: float, beta2: float, *, revers
     n_sweeps : int >= 1
         Applied to both kernels.
     tol : float > 0
+    start : array, shape (2**n_visible, 2**n_hidden), optional
+        Joint distribution of the start of both processes (the index order of
+        :func:`rbmlib.exact.joint_distribution`); default ``p_beta1``. With another start
+        the theorem's assumption of an equilibrium start is broken on purpose: which
+        kernels still satisfy it shows which ones are blind to the start.
 
     Returns
     -------
@@ -295,7 +300,14 @@ def exact_xft_check(rbm: RBM, kernel: str, beta1: float, beta2: float, *, revers
     TF = kernel_matrix(rbm, kernel, beta2, n_sweeps=n_sweeps)
     TR = kernel_matrix(rbm, reverse, beta2, n_sweeps=n_sweeps)
     E = _joint_energies(rbm)
-    p1 = exact.joint_distribution(rbm, beta1).ravel()
+    p1 = exact.joint_distribution(rbm, beta1)
+    if start is not None:
+        q = np.asarray(start, np.float64)
+        if q.shape != p1.shape or not np.all(np.isfinite(q)) or np.any(q < 0) or abs(q.sum() - 1) > 1e-9:
+            raise ValueError(f"start must be a probability distribution of shape {p1.shape} (2**n_visible, "
+                             f"2**n_hidden): non-negative, finite, summing to 1.")
+        p1 = q
+    p1 = p1.ravel()
     FF = p1[:, None] * TF           # P(s, s') forward
     FR = (p1[:, None] * TR).T       # FR[s, s'] = P_R(s' -> s): the reverse of s -> s'
     Q = E[None, :] - E[:, None]     # exactly antisymmetric in floating point

@@ -420,3 +420,18 @@ def test_load_energy_reference(tmp_path):
         xft.load_energy_reference(tmp_path / "bad.json")
     with pytest.raises(ValueError, match="Could not read"):
         xft.load_energy_reference(tmp_path / "missing.json")
+
+
+def test_v_half_update_is_blind_to_the_start_of_h():
+    """After 'hv' sweeps the start is q(h) p1(v|h) for some q: 'v' satisfies the XFT for any q, 'h'/'hvh'/'hv' not."""
+    rbm = RBM.random(3, 2, scale=1.0, seed=11)
+    P = rbmlib.exact.joint_distribution(rbm, 1.0)
+    qh = np.random.default_rng(0).dirichlet(np.ones(P.shape[1]))
+    start = P / P.sum(axis=0) * qh
+    for t2 in (0.8, 1.25):
+        assert xft.exact_xft_check(rbm, "v", 1.0, 1 / t2, start=start).max_abs_deviation < 1e-11
+        for k in ("h", "hvh"):
+            assert xft.exact_xft_check(rbm, k, 1.0, 1 / t2, start=start).max_abs_deviation > 0.1
+            assert xft.exact_xft_check(rbm, k, 1.0, 1 / t2).max_abs_deviation < 1e-11   # equilibrium start
+    with pytest.raises(ValueError, match="probability distribution"):
+        xft.exact_xft_check(rbm, "v", 1.0, 0.8, start=np.ones(P.shape))
