@@ -37,6 +37,7 @@ import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+import numba
 import numpy as np
 
 import rbmlib
@@ -83,7 +84,7 @@ def main(argv=None) -> int:
     sweeps_per_chain = args.sweeps + len(orders) * len(args.t2)
     work = args.chains * sweeps_per_chain
     print(f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs, {platform.platform()}")
-    print(f"numba {rbmlib.sampling.kernels.nb.__version__}, numpy {np.__version__}, "
+    print(f"numba {numba.__version__}, numpy {np.__version__}, "
           f"rbmlib {rbmlib.__version__}")
     print(f"model: {args.model} ({rbm.n_visible}x{rbm.n_hidden} {rbm.dtype.name}); workload: {args.chains:,} chains x "
           f"({args.sweeps} + {len(orders) * len(args.t2)} quench) sweeps = {work:,} chain-sweeps, "

@@ -85,7 +85,7 @@ from ._io import atomic_write_text, check_output
 from ._locking import locks_checkpoint
 from . import exact
 from ._validation import check_binary
-from .kernels import N_LANES, _bernoulli, _exp_neg, _field, _uniforms, _xoshiro_fill, seed_streams
+from .kernels import N_LANES, bernoulli, exp_neg, field_from_scratch, seed_streams, uniforms, xoshiro_fill
 from .model import RBM
 
 __all__ = [
@@ -137,14 +137,14 @@ def _hidden_step(x, beta_from, beta_to, s, words, r, h, draw, e1, q):
     ``sum_j [max(t1_j, 0) - max(t0_j, 0)] + log prod_j (1 + e1_j) / (1 + e0_j)``; each
     factor lies in (1/2, 2], and the product is taken in chunks of ``_PROD_CHUNK``
     units (one ``log`` per chunk instead of two ``log1p`` per unit). The draw is the
-    rule of ``kernels._bernoulli`` and reuses ``e1``. Loops are split so that the
+    rule of ``kernels.bernoulli`` and reuses ``e1``. Loops are split so that the
     exponentials vectorise; every reduction runs in increasing ``j``.
     ``e1``, ``q``: scratch arrays of length ``len(x)``.
     """
     n = x.shape[0]
     for j in range(n):
-        a1 = _exp_neg(-abs(beta_to * x[j]))
-        a0 = _exp_neg(-abs(beta_from * x[j]))
+        a1 = exp_neg(-abs(beta_to * x[j]))
+        a0 = exp_neg(-abs(beta_from * x[j]))
         e1[j] = a1
         q[j] = (1.0 + a1) / (1.0 + a0)
     acc = 0.0
@@ -155,8 +155,8 @@ def _hidden_step(x, beta_from, beta_to, s, words, r, h, draw, e1, q):
             prod *= q[j]
         acc += math.log(prod)
     if draw:
-        _xoshiro_fill(s, words, n)
-        _uniforms(words, r, n)
+        xoshiro_fill(s, words, n)
+        uniforms(words, r, n)
         for j in range(n):
             h[j] = np.uint8((r[j] * (1.0 + e1[j]) < e1[j]) != (beta_to * x[j] > 0.0))
     return acc
@@ -166,11 +166,11 @@ def _hidden_step(x, beta_from, beta_to, s, words, r, h, draw, e1, q):
 def _draw_visible(y, beta, aA, s, words, r, v):
     """``v_i ~ Bernoulli(sigmoid(beta y_i + (1 - beta) aA_i))`` with ``y = W h + a_B``."""
     n = v.shape[0]
-    _xoshiro_fill(s, words, n)
-    _uniforms(words, r, n)
+    xoshiro_fill(s, words, n)
+    uniforms(words, r, n)
     c = 1.0 - beta
     for i in range(n):
-        v[i] = _bernoulli(beta * y[i] + c * aA[i], r[i])
+        v[i] = bernoulli(beta * y[i] + c * aA[i], r[i])
 
 
 #: Fields are recomputed from scratch at least every ``_REFRESH`` steps (between
@@ -184,7 +184,7 @@ def _update_field(rows, bias, new, old, idx, field, full):
 
     If fewer units flipped than are on (and not ``full``), add/subtract the rows
     of the flipped units in increasing ``i``; otherwise recompute from scratch
-    with ``kernels._field``. Deterministic: the choice depends on the states only.
+    with ``kernels.field_from_scratch``. Deterministic: the choice depends on the states only.
     """
     if not full:
         n = new.shape[0]
@@ -205,7 +205,7 @@ def _update_field(rows, bias, new, old, idx, field, full):
                     for j in range(nf):
                         field[j] -= row[j]
             return
-    _field(rows, bias, new, idx, field)
+    field_from_scratch(rows, bias, new, idx, field)
 
 
 @nb.njit(cache=True, inline="always")
@@ -242,11 +242,11 @@ def _forward_kernel(W, WT, b, aA, aB, dA, betas, S, logw):
         q = np.empty(nh)
         s = S[c]
         # v_0 ~ p_A exactly: independent units with p(v_i = 1) = sigmoid(aA_i)
-        _xoshiro_fill(s, words, nv)
-        _uniforms(words, r, nv)
+        xoshiro_fill(s, words, nv)
+        uniforms(words, r, nv)
         for i in range(nv):
-            v[i] = _bernoulli(aA[i], r[i])
-        _field(W, b, v, idx, x)
+            v[i] = bernoulli(aA[i], r[i])
+        field_from_scratch(W, b, v, idx, x)
         lw = 0.0
         for k in range(1, K + 1):
             b0 = betas[k - 1]
@@ -284,7 +284,7 @@ def _reverse_kernel(W, WT, b, aA, aB, dA, betas, V0, S, logw):
         e1 = np.empty(nh)
         q = np.empty(nh)
         s = S[c]
-        _field(W, b, v, idx, x)
+        field_from_scratch(W, b, v, idx, x)
         # h ~ p_K(h | v): first half of the sweep at beta_K (weight change 0)
         _hidden_step(x, betas[K], betas[K], s, words, r, h, True, e1, q)
         lw = 0.0

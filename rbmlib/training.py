@@ -483,7 +483,8 @@ def init_model(n_visible: int, n_hidden: int, data=None, *, scale: float = 0.01,
 # ----------------------------------------------------------------------------
 # provenance and checkpoints
 # ----------------------------------------------------------------------------
-_SOURCES = ("training.py", "sampling.py", "kernels.py", "model.py", "_validation.py", "datasets.py")
+_SOURCES = ("training.py", "sampling.py", "kernels/__init__.py", "kernels/streams.py", "kernels/draws.py",
+            "kernels/fields.py", "kernels/gibbs.py", "model.py", "_validation.py", "datasets.py")
 
 
 def _code_version() -> dict:

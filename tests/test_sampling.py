@@ -168,7 +168,7 @@ def test_streams_match_reference_xoshiro256starstar():
         ref = RefStream(12345, 7 + c)
         np.testing.assert_array_equal(S[c], ref.state_row())
         out = np.empty(12, dtype=np.uint64)
-        kernels._xoshiro_fill(S[c], out, 10)          # rounded up to 12 words (3 lane steps)
+        kernels.xoshiro_fill(S[c], out, 10)          # rounded up to 12 words (3 lane steps)
         np.testing.assert_array_equal(out, np.array(ref.words(12), dtype=np.uint64))
         np.testing.assert_array_equal(S[c], ref.state_row())
 
@@ -256,7 +256,7 @@ def test_extreme_fields_are_deterministic(dtype):
 def _exp_neg_grid(y):
     out = np.empty_like(y)
     for i in range(y.size):
-        out[i] = kernels._exp_neg(y[i])
+        out[i] = kernels.exp_neg(y[i])
     return out
 
 
