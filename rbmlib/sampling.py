@@ -80,45 +80,21 @@ import numbers
 import numpy as np
 
 from . import kernels
-from ._validation import check_beta
-from .model import RBM
+from ._validation import check_beta, check_int, check_seed
+from .model import RBM, check_rbm
 
 __all__ = ["Chains", "sample", "ORDERS"]
 
 #: Valid sweep orders.
 ORDERS = ("hv", "vh", "h", "v")
+#: Valid backends: ``'cpu'`` (numba, the default) and ``'cuda'`` (numba-cuda on an NVIDIA GPU, the
+#: same bits; optional extra ``pip install 'rbmlib[cuda]'``, see :mod:`rbmlib.kernels.cuda`).
+BACKENDS = ("cpu", "cuda")
 
 
 # ----------------------------------------------------------------------------
 # validation helpers
 # ----------------------------------------------------------------------------
-def _check_rbm(rbm) -> RBM:
-    if not isinstance(rbm, RBM):
-        raise TypeError(f"rbm must be an rbmlib.RBM, got {type(rbm).__name__}. Build one with rbmlib.RBM(W, a, b).")
-    return rbm
-
-
-def _check_int(x, name: str, minimum: int) -> int:
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {x!r} ({type(x).__name__}).")
-    x = int(x)
-    if x < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {x}.")
-    return x
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-        raise TypeError(
-            f"seed must be a non-negative integer (< 2**64), got {seed!r} ({type(seed).__name__}). "
-            "Chains are reproducible from (seed, chain index) alone, so pass a plain int."
-        )
-    seed = int(seed)
-    if not 0 <= seed < 2 ** 64:
-        raise ValueError(f"seed must satisfy 0 <= seed < 2**64, got {seed}.")
-    return seed
-
-
 def _check_states(x, name: str, n_chains: int, n_units: int, layer: str) -> np.ndarray:
     """Binary states -> uint8 array (n_chains, n_units) (a single state is broadcast)."""
     arr = np.asarray(x)
@@ -162,6 +138,19 @@ def _check_states(x, name: str, n_chains: int, n_units: int, layer: str) -> np.n
         out = arr.astype(np.uint8)
     # always a private C-contiguous copy: the chains overwrite it in place
     return np.array(np.broadcast_to(out, (n_chains, n_units)), dtype=np.uint8, order="C", copy=True)
+
+
+def _check_backend(backend) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS} ('cuda': an NVIDIA GPU, the same results), got {backend!r}.")
+    return backend
+
+
+def _cuda_backend():
+    """rbmlib.kernels.cuda, after checking that numba-cuda is installed and a GPU (or its simulator) is usable."""
+    from .kernels import cuda  # ImportError saying what to install when numba-cuda is missing
+    cuda.require_device()
+    return cuda
 
 
 def _check_order(order) -> int:
@@ -223,6 +212,10 @@ class Chains:
     h0 : array-like, shape (n_hidden,) or (n_chains, n_hidden), optional
         Initial hidden states. Default: every unit on with probability 1/2 (drawn
         after v). The default ``'hv'`` sweep overwrites ``h`` before using it.
+    backend : {'cpu', 'cuda'}, default 'cpu'
+        ``'cuda'``: states, streams and fields live on an NVIDIA GPU and the sweeps run
+        there (:class:`rbmlib.kernels.cuda.CudaChains`), with the same states as the CPU
+        bit for bit. Needs ``pip install 'rbmlib[cuda]'`` and the NVIDIA driver.
 
     Attributes
     ----------
@@ -234,11 +227,19 @@ class Chains:
         The chains' generator states (copy it to checkpoint; see :meth:`copy`).
     """
 
-    def __init__(self, rbm: RBM, n_chains: int, *, seed: int = 0, v0=None, chain_offset: int = 0, h0=None):
-        self._set(_check_rbm(rbm))
-        self.n_chains = _check_int(n_chains, "n_chains", 1)
-        self.seed = _check_seed(seed)
-        self.chain_offset = _check_int(chain_offset, "chain_offset", 0)
+    backend = "cpu"
+
+    def __new__(cls, *args, backend: str = "cpu", **kwargs):
+        if _check_backend(backend) == "cuda" and cls.backend != "cuda":
+            return object.__new__(_cuda_backend().CudaChains)
+        return object.__new__(cls)
+
+    def __init__(self, rbm: RBM, n_chains: int, *, seed: int = 0, v0=None, chain_offset: int = 0, h0=None,
+                 backend: str = "cpu"):
+        self._set(check_rbm(rbm))
+        self.n_chains = check_int(n_chains, "n_chains", 1)
+        self.seed = check_seed(seed)
+        self.chain_offset = check_int(chain_offset, "chain_offset", 0)
         if self.chain_offset + self.n_chains > 2 ** 60:
             raise ValueError("chain_offset + n_chains must be below 2**60.")
         nv, nh = rbm.n_visible, rbm.n_hidden
@@ -289,7 +290,7 @@ class Chains:
         the random streams differently, so the later states then differ from a
         run that kept the old dtype.
         """
-        rbm = _check_rbm(rbm)
+        rbm = check_rbm(rbm)
         if (rbm.n_visible, rbm.n_hidden) != (self._rbm.n_visible, self._rbm.n_hidden):
             raise ValueError(
                 f"set_model needs a model with the same layer sizes: the chains have "
@@ -344,7 +345,7 @@ class Chains:
             ``E(v, h)`` (energy units, at the current model) after each sweep, if
             ``record_energy``; states are not stored.
         """
-        n_sweeps = _check_int(n_sweeps, "n_sweeps", 0)
+        n_sweeps = check_int(n_sweeps, "n_sweeps", 0)
         code = _check_order(order)
         if isinstance(beta, np.ndarray) and beta.ndim == 0:
             beta = beta.item()
@@ -378,12 +379,15 @@ class Chains:
         E = np.empty((self.n_chains, n_sweeps) if record_energy else (1, 1), dtype=np.float64)
         if n_sweeps > 0:
             f = self._field_cache()
-            kernels.run_chains(self._W, self._WT, self._a, self._b, self.v, self.h, self.rng_state,
-                               f["FH"], f["FV"], f["VS"], f["HS"], f["n_upd_h"], f["n_upd_v"],
-                               betas, bc, code, E, bool(record_energy))
+            self._run_kernel(f, betas, bc, code, E, bool(record_energy))
             f["n_upd_h"] += n_sweeps if order in ("hv", "vh", "h") else 0
             f["n_upd_v"] += n_sweeps if order in ("hv", "vh", "v") else 0
         return E if record_energy else None
+
+    def _run_kernel(self, f, betas, bc, code, E, record):
+        kernels.run_chains(self._W, self._WT, self._a, self._b, self.v, self.h, self.rng_state,
+                           f["FH"], f["FV"], f["VS"], f["HS"], f["n_upd_h"], f["n_upd_v"],
+                           betas, bc, code, E, record)
 
     def energy(self) -> np.ndarray:
         """``E(v, h)`` of every chain under the current model, float64 shape (n_chains,)."""
@@ -408,7 +412,7 @@ def _check_beta_range(top: float, dtype) -> None:
 # one-call sampler
 # ----------------------------------------------------------------------------
 def sample(rbm: RBM, n_chains: int, n_sweeps: int, *, beta=1.0, seed: int = 0, v0=None,
-           chain_offset: int = 0):
+           chain_offset: int = 0, backend: str = "cpu"):
     """Block Gibbs samples of ``n_chains`` independent chains.
 
     Each chain starts from ``v0`` (or a uniformly random visible state drawn from
@@ -431,6 +435,9 @@ def sample(rbm: RBM, n_chains: int, n_sweeps: int, *, beta=1.0, seed: int = 0, v
         Start states (0/1).
     chain_offset : int, default 0
         Global index of the first chain (see :class:`Chains`).
+    backend : {'cpu', 'cuda'}, default 'cpu'
+        ``'cuda'``: on an NVIDIA GPU, in shards that fit in its memory (the same states bit
+        for bit; see :class:`Chains`).
 
     Returns
     -------
@@ -446,8 +453,15 @@ def sample(rbm: RBM, n_chains: int, n_sweeps: int, *, beta=1.0, seed: int = 0, v
     >>> v.shape, h.shape
     ((1000, 6), (1000, 4))
     """
+    if _check_backend(backend) == "cuda":
+        return _cuda_backend().sample(rbm, n_chains, n_sweeps, beta=beta, seed=seed, v0=v0, chain_offset=chain_offset)
     chains = Chains(rbm, n_chains, seed=seed, v0=v0, chain_offset=chain_offset)
-    n_sweeps = _check_int(n_sweeps, "n_sweeps", 0)
+    return _sample_run(chains, n_sweeps, beta)
+
+
+def _sample_run(chains: Chains, n_sweeps, beta):
+    """The sweeps of :func:`sample` on new chains; returns (v, h)."""
+    n_sweeps = check_int(n_sweeps, "n_sweeps", 0)
     if n_sweeps == 0:
         if not (isinstance(beta, numbers.Real) and not isinstance(beta, (bool, np.bool_))):
             raise ValueError("with n_sweeps=0, beta must be a single positive number.")

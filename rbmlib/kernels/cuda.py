@@ -1,0 +1,826 @@
+"""GPU backend of the block Gibbs sampler (numba-cuda): the CPU sampler's states, bit for bit.
+
+``Chains(rbm, n, seed=s, backend='cuda')`` and ``rbmlib.sample(..., backend='cuda')``
+(:mod:`rbmlib.sampling`) run the chains with the kernels of this module. Install the
+optional extra, ``pip install 'rbmlib[cuda]'`` (numba-cuda and the CUDA compiler
+libraries, for CUDA 12 drivers; ``rbmlib[cuda13]`` for CUDA 13 drivers), on a machine
+with an NVIDIA GPU and its driver. Without a GPU the kernels run in numba's CUDA
+simulator (``NUMBA_ENABLE_CUDASIM=1`` set before Python starts; slow, for tiny models
+and tests): ``tests/test_cuda.py`` compares them bit for bit with the CPU there.
+
+What is the same as on the CPU
+------------------------------
+Everything that decides a state: chain ``c`` of ``Chains(rbm, n, seed=s,
+chain_offset=o)`` has the stream of ``(s, o + c)`` (the generator states are seeded, and
+random initial states drawn, on the CPU by :func:`rbmlib.kernels.seed_streams` and
+:func:`rbmlib.kernels.init_states`); on the GPU each of its four xoshiro256** lanes is
+advanced by one thread (lane ``l`` by thread ``l`` of the chain's block), which writes
+word ``4 k + l`` of the block's buffer exactly as the CPU's SIMD vector does; uniforms,
+the plain-arithmetic ``exp`` (:func:`rbmlib.kernels.exp_neg`), the Bernoulli rule and the
+fields use the CPU's operations in the CPU's order:
+
+* one block of ``threads`` threads per chain; element ``j`` of a field is owned by thread
+  ``j mod threads``, which adds the rows of the active units (from scratch: to the bias)
+  or of the units that switched on, then subtracts those that switched off, each in
+  increasing unit order, exactly as :func:`rbmlib.kernels.update_field`. The active and
+  flipped units are found from 32-bit masks built in shared memory and visited in
+  increasing order (find-first-set), so the thread count changes no result;
+* the choice between recomputing and updating by flips uses the same counts and the same
+  update counter (``REFRESH``);
+* recorded energies are the CPU's float64 sums, accumulated in the same order by one
+  thread each (``-h.(v W + b)`` and ``-a.v``, or ``-v.(W h + a)`` and ``-b.h``).
+
+FMA contraction. NVVM (numba-cuda's compiler) contracts ``a * b + c`` into one fused
+multiply-add by default, and numba-cuda 0.30 passes no option to stop it (``fastmath=False``
+does not: NVVM's ``-fma`` flag stays at its default 1; NVIDIA/numba-cuda issue 118). A fused
+operation rounds once where the CPU rounds twice, so every floating-point product here that
+meets an addition is written ``_fmul32(a, b)`` / ``_fmul64(a, b)``: libdevice's
+``__nv_fmul_rn`` / ``__nv_dmul_rn``, i.e. PTX ``mul.rn.f32`` / ``mul.rn.f64``. NVVM does not
+fuse an intrinsic, and ptxas fuses only a multiply and an add that both lack a rounding
+modifier (PTX ISA, ``mul``: "mul/add sequences with no rounding modifiers may be optimized to
+use fused-multiply-add"), so the products round as on the CPU. Sums of rows are plain adds
+(nothing to contract); divisions (float64 exp only) are IEEE; no fast-math, no flush to zero
+(numba-cuda's defaults with ``fastmath=False``: ``ftz=0``, ``prec-div=1``). ``floor``, ``max``,
+``abs``, integer-float conversions and the bit casts are exact. ``tests/test_cuda.py`` checks
+the generated PTX for ``fma`` when NVVM is installed.
+
+What the simulator proves. Under ``NUMBA_ENABLE_CUDASIM=1`` numba runs these kernels as
+Python on NumPy scalars (float32 operations round to float32), one Python thread per GPU
+thread, with ``_fmul32`` / ``_fmul64`` plain products. A bit-for-bit match with the CPU there
+proves the algorithm, the per-element order and the stream layout; that the hardware rounds
+each product and sum the same way rests on the argument above, and ``benchmarks/gpu_check.py``
+checks it on a real GPU.
+
+Memory. Device arrays per chain: the states and their kept copies ``2 (nv + nh)`` bytes, the
+two fields ``(nv + nh) itemsize``, the generator state 128 bytes and the chain's inverse
+temperature factor 8 bytes (6.5 kB for a float32 784 x 500 model); recorded energies
+``8 n_sweeps`` per chain, computed in pieces of sweeps when they would not fit. A ``Chains``
+that does not fit raises :class:`MemoryError` saying how many chains fit; ``sample`` splits
+the chains into shards that fit (same bits: a chain's stream depends on its global index
+only).
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import numpy as np
+
+_INSTALL = ("pip install 'rbmlib[cuda]' (numba-cuda with the CUDA 12 compiler libraries; "
+            "'rbmlib[cuda13]' for a CUDA 13 driver)")
+
+if importlib.util.find_spec("numba_cuda") is None:
+    raise ImportError(
+        "backend='cuda' needs rbmlib's optional GPU extra (numba-cuda), which is not installed: "
+        f"{_INSTALL}, on a machine with an NVIDIA GPU and its driver. Without a GPU use backend='cpu' "
+        "(the same results); numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1, for tests) needs numba-cuda too.")
+
+from numba import cuda  # noqa: E402  (after the check: numba.cuda without numba-cuda is numba's deprecated built-in target)
+from numba import types as _types  # noqa: E402
+
+from . import N_LANES, ORDER_CODES, REFRESH  # noqa: E402
+
+__all__ = ["SIMULATOR", "THREADS_PER_CHAIN", "require_device", "threads_per_chain", "device_bytes_per_chain",
+           "free_memory", "chains_that_fit", "run_chains", "chain_energies", "CudaChains", "sample"]
+
+#: True when numba's CUDA simulator is active (``NUMBA_ENABLE_CUDASIM=1`` before numba.cuda was imported).
+SIMULATOR = bool(cuda.config.ENABLE_CUDASIM)
+
+#: Threads per chain (one block per chain). ``None``: :func:`threads_per_chain` picks it. Any
+#: value >= 4 gives the same bits; it only changes the speed.
+THREADS_PER_CHAIN = None
+
+#: Most chains per shard in :func:`sample` (``None``: as many as fit in the GPU's free memory).
+SHARD_CHAINS = None
+
+#: Fraction of the free device memory that a ``Chains`` or a shard may take.
+MEMORY_FRACTION = 0.8
+
+_SHARED_LIMIT = 48 * 1024      # bytes of dynamic shared memory a block may use without opting in
+
+assert N_LANES == 4            # the kernels give lane l of the stream to thread l
+
+# ----------------------------------------------------------------------------
+# primitives that differ between the hardware and the simulator
+# ----------------------------------------------------------------------------
+_U1 = np.uint32(1)
+_U5 = np.uint64(5)
+_U7 = np.uint64(7)
+_U9 = np.uint64(9)
+_U11 = np.uint64(11)
+_U17 = np.uint64(17)
+_U19 = np.uint64(19)
+_U32 = np.uint64(32)
+_U45 = np.uint64(45)
+_U57 = np.uint64(57)
+_LO32 = np.uint64(0xFFFFFFFF)
+_T_U64 = _types.uint64          # shared-array element types (numba types: the simulator needs them too)
+_T_F64 = _types.float64
+
+if SIMULATOR:
+    _MASK64 = (1 << 64) - 1
+
+    @cuda.jit(device=True)
+    def _wmul(a, b):
+        """uint64 product modulo 2**64 (NumPy scalars would warn on the overflow)."""
+        return np.uint64((int(a) * int(b)) & _MASK64)
+
+    @cuda.jit(device=True)
+    def _fmul32(a, b):
+        return a * b
+
+    @cuda.jit(device=True)
+    def _fmul64(a, b):
+        return a * b
+
+    @cuda.jit(device=True)
+    def _floor32(x):
+        return np.floor(x)
+
+    @cuda.jit(device=True)
+    def _floor64(x):
+        return np.floor(x)
+
+    @cuda.jit(device=True)
+    def _i32_as_f32(k):
+        return np.int32(k).view(np.float32)
+
+    @cuda.jit(device=True)
+    def _i64_as_f64(k):
+        return np.int64(k).view(np.float64)
+else:
+    from numba.cuda import libdevice
+
+    @cuda.jit(device=True)
+    def _wmul(a, b):
+        """uint64 product modulo 2**64."""
+        return a * b
+
+    @cuda.jit(device=True)
+    def _fmul32(a, b):
+        """a * b rounded to float32, never fused with an addition (PTX mul.rn.f32)."""
+        return libdevice.fmul_rn(a, b)
+
+    @cuda.jit(device=True)
+    def _fmul64(a, b):
+        """a * b rounded to float64, never fused with an addition (PTX mul.rn.f64)."""
+        return libdevice.dmul_rn(a, b)
+
+    @cuda.jit(device=True)
+    def _floor32(x):
+        return libdevice.floorf(x)
+
+    @cuda.jit(device=True)
+    def _floor64(x):
+        return libdevice.floor(x)
+
+    @cuda.jit(device=True)
+    def _i32_as_f32(k):
+        return libdevice.int_as_float(k)
+
+    @cuda.jit(device=True)
+    def _i64_as_f64(k):
+        return libdevice.longlong_as_double(k)
+
+
+# ----------------------------------------------------------------------------
+# exp, uniforms and Bernoulli draws (rbmlib.kernels.draws / streams, operation for operation)
+# ----------------------------------------------------------------------------
+@cuda.jit(device=True)
+def _exp_neg32(y):
+    y = max(y, np.float32(-87.0))
+    n = _floor32(_fmul32(y, np.float32(1.44269504088896341)) + np.float32(0.5))
+    f = y - _fmul32(n, np.float32(0.693359375))
+    f = f - _fmul32(n, np.float32(-2.12194440e-4))
+    p = np.float32(1.9875691500e-4)
+    p = _fmul32(p, f) + np.float32(1.3981999507e-3)
+    p = _fmul32(p, f) + np.float32(8.3334519073e-3)
+    p = _fmul32(p, f) + np.float32(4.1665795894e-2)
+    p = _fmul32(p, f) + np.float32(1.6666665459e-1)
+    p = _fmul32(p, f) + np.float32(5.0000001201e-1)
+    p = _fmul32(p, _fmul32(f, f)) + f + np.float32(1.0)
+    scale = _i32_as_f32(np.int32((np.int64(np.int32(n)) + 127) << 23))
+    return _fmul32(p, scale)
+
+
+@cuda.jit(device=True)
+def _exp_neg64(y):
+    y = max(y, -708.0)
+    n = _floor64(_fmul64(y, 1.4426950408889634073599) + 0.5)
+    f = y - _fmul64(n, 6.93145751953125e-1)
+    f = f - _fmul64(n, 1.42860682030941723212e-6)
+    ff = _fmul64(f, f)
+    px = _fmul64(_fmul64(_fmul64(1.26177193074810590878e-4, ff) + 3.02994407707441961300e-2, ff)
+                 + 9.99999999999999999910e-1, f)
+    qx = (_fmul64(_fmul64(_fmul64(3.00198505138664455042e-6, ff) + 2.52448340349684104192e-3, ff)
+                  + 2.27265548208155028766e-1, ff) + 2.00000000000000000009e0)
+    p = 1.0 + _fmul64(2.0, px / (qx - px))
+    scale = _i64_as_f64((np.int64(np.int32(n)) + 1023) << 52)
+    return _fmul64(p, scale)
+
+
+@cuda.jit(device=True)
+def _uniform32(buf, j):
+    """Uniform of unit j: the low (j even) or high (j odd) half of word j // 2, as on the CPU."""
+    w = buf[j >> 1]
+    if (j & 1) == 0:
+        u = np.uint32(w & _LO32)
+    else:
+        u = np.uint32(w >> _U32)
+    k = np.int32(u >> _U1)
+    return _fmul32(np.float32(k) + np.float32(0.5), np.float32(4.656612873077393e-10))
+
+
+@cuda.jit(device=True)
+def _uniform64(buf, j):
+    w = buf[j]
+    return _fmul64(np.float64(np.int64(w >> _U11)) + 0.5, 1.1102230246251565e-16)
+
+
+@cuda.jit(device=True)
+def _bernoulli32(x, r):
+    e = _exp_neg32(-abs(x))
+    return np.uint8((_fmul32(r, np.float32(1.0) + e) < e) != (x > np.float32(0.0)))
+
+
+@cuda.jit(device=True)
+def _bernoulli64(x, r):
+    e = _exp_neg64(-abs(x))
+    return np.uint8((_fmul64(r, 1.0 + e) < e) != (x > 0.0))
+
+
+@cuda.jit(device=True)
+def _draw32(beta, acc, buf, j):
+    return _bernoulli32(_fmul32(beta, acc), _uniform32(buf, j))
+
+
+@cuda.jit(device=True)
+def _draw64(beta, acc, buf, j):
+    return _bernoulli64(_fmul64(beta, acc), _uniform64(buf, j))
+
+
+@cuda.jit(device=True)
+def _beta32(x):
+    return np.float32(x)
+
+
+@cuda.jit(device=True)
+def _beta64(x):
+    return np.float64(x)
+
+
+# ----------------------------------------------------------------------------
+# xoshiro256**, one lane per thread
+# ----------------------------------------------------------------------------
+@cuda.jit(device=True)
+def _rotl(x, k, rk):
+    return (x << k) | (x >> rk)
+
+
+@cuda.jit(device=True)
+def _xoshiro_words(buf, lane, n_steps, s0, s1, s2, s3):
+    """Lane ``lane``'s next ``n_steps`` outputs into ``buf[4 k + lane]`` (the CPU's word layout)."""
+    for k in range(n_steps):
+        buf[4 * k + lane] = _wmul(_rotl(_wmul(s1, _U5), _U7, _U57), _U9)
+        t = s1 << _U17
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = _rotl(s3, _U45, _U19)
+    return s0, s1, s2, s3
+
+
+# ----------------------------------------------------------------------------
+# fields from masks of the active / flipped units
+# ----------------------------------------------------------------------------
+@cuda.jit(device=True)
+def _masks(SRC, SNAP, c, n_src, buf, m0, nw, t, T, keep):
+    """Masks of the active, switched-on and switched-off units of ``SRC[c]`` against ``SNAP[c]``.
+
+    Word ``w`` (units ``32 w .. 32 w + 31``, bit ``q`` = unit ``32 w + q``) goes to
+    ``buf[m0 + w]`` (active), ``buf[m0 + nw + w]`` (on) and ``buf[m0 + 2 nw + w]`` (off).
+    With ``keep`` the snapshot is then set to the source (it holds the state the field
+    belongs to); without, ``SNAP`` is not touched (and may be ``SRC``).
+    """
+    for w in range(t, nw, T):
+        act = np.uint32(0)
+        on = np.uint32(0)
+        off = np.uint32(0)
+        base = 32 * w
+        top = min(32, n_src - base)
+        for q in range(top):
+            x = SRC[c, base + q]
+            y = SNAP[c, base + q]
+            bit = _U1 << np.uint32(q)
+            if x != 0:
+                act |= bit
+                if y == 0:
+                    on |= bit
+            elif y != 0:
+                off |= bit
+            if keep:
+                SNAP[c, base + q] = x
+        buf[m0 + w] = np.uint64(act)
+        buf[m0 + nw + w] = np.uint64(on)
+        buf[m0 + 2 * nw + w] = np.uint64(off)
+
+
+@cuda.jit(device=True)
+def _count(buf, m0, nw):
+    """(active units, flipped units) from the masks."""
+    n_act = 0
+    n_flip = 0
+    for w in range(nw):
+        n_act += cuda.popc(np.uint32(buf[m0 + w]))
+        n_flip += cuda.popc(np.uint32(buf[m0 + nw + w])) + cuda.popc(np.uint32(buf[m0 + 2 * nw + w]))
+    return n_act, n_flip
+
+
+@cuda.jit(device=True)
+def _add_rows(acc, rows, j, buf, mk, nw):
+    """acc + rows[i, j] for the units i of the masks buf[mk : mk + nw], in increasing i."""
+    for w in range(nw):
+        m = np.uint32(buf[mk + w])
+        while m != 0:
+            q = cuda.ffs(m) - 1
+            m &= m - _U1
+            acc = acc + rows[32 * w + q, j]
+    return acc
+
+
+@cuda.jit(device=True)
+def _sub_rows(acc, rows, j, buf, mk, nw):
+    """acc - rows[i, j] for the units i of the masks buf[mk : mk + nw], in increasing i."""
+    for w in range(nw):
+        m = np.uint32(buf[mk + w])
+        while m != 0:
+            q = cuda.ffs(m) - 1
+            m &= m - _U1
+            acc = acc - rows[32 * w + q, j]
+    return acc
+
+
+@cuda.jit(device=True)
+def _dot_rows(X, S, c, n):
+    """sum_j X[c, j] over S[c, j] = 1, float64, increasing j (the CPU's _dot_f64)."""
+    acc = 0.0
+    for j in range(n):
+        if S[c, j] != 0:
+            acc += np.float64(X[c, j])
+    return acc
+
+
+@cuda.jit(device=True)
+def _dot_vec(x, S, c, n):
+    """sum_j x[j] over S[c, j] = 1, float64, increasing j."""
+    acc = 0.0
+    for j in range(n):
+        if S[c, j] != 0:
+            acc += np.float64(x[j])
+    return acc
+
+
+def _make_kernels(draw, to_dtype):
+    """The sweep and energy kernels for one dtype (``draw``: :func:`_draw32` or :func:`_draw64`)."""
+
+    @cuda.jit(device=True)
+    def half(rows, bias, SRC, SNAP, F, DST, c, scratch, beta, buf, m0, den, t, T, s0, s1, s2, s3):
+        """One half-sweep of chain c: F = field of SRC[c] (kept, see _masks), DST[c] drawn."""
+        n_src = SRC.shape[1]
+        n_dst = DST.shape[1]
+        nw = (n_src + 31) // 32
+        _masks(SRC, SNAP, c, n_src, buf, m0, nw, t, T, True)
+        if t < 4:
+            n_steps = ((n_dst + den - 1) // den + 3) // 4
+            s0, s1, s2, s3 = _xoshiro_words(buf, t, n_steps, s0, s1, s2, s3)
+        cuda.syncthreads()
+        flips = False
+        if not scratch:
+            n_act, n_flip = _count(buf, m0, nw)
+            flips = n_flip <= n_act
+        for j in range(t, n_dst, T):
+            if flips:
+                acc = _add_rows(F[c, j], rows, j, buf, m0 + nw, nw)
+                acc = _sub_rows(acc, rows, j, buf, m0 + 2 * nw, nw)
+            else:
+                acc = _add_rows(bias[j], rows, j, buf, m0, nw)
+            F[c, j] = acc
+            DST[c, j] = draw(beta, acc, buf, j)
+        cuda.syncthreads()
+        return s0, s1, s2, s3
+
+    @cuda.jit
+    def sweeps(W, WT, a, b, V, H, S, FH, FV, VS, HS, n_upd_h, n_upd_v, betas, beta_chain, order, E, record,
+               m0, den, c0):
+        """Chain c0 + blockIdx.x, len(betas) sweeps (rbmlib.kernels.run_chains, one chain per block)."""
+        c = c0 + cuda.blockIdx.x
+        t = cuda.threadIdx.x
+        T = cuda.blockDim.x
+        buf = cuda.shared.array(0, dtype=_T_U64)
+        part = cuda.shared.array(1, dtype=_T_F64)
+        nv = V.shape[1]
+        nh = H.shape[1]
+        lane = t & 3
+        s0 = S[c, lane]
+        s1 = S[c, 4 + lane]
+        s2 = S[c, 8 + lane]
+        s3 = S[c, 12 + lane]
+        kh = n_upd_h
+        kv = n_upd_v
+        for it in range(betas.shape[0]):
+            beta = to_dtype(_fmul64(betas[it], beta_chain[c]))   # float64 product, then the model's dtype
+            last_h = False
+            if order == 0 or order == 2:
+                s0, s1, s2, s3 = half(W, b, V, VS, FH, H, c, kh % REFRESH == 0, beta, buf, m0, den, t, T,
+                                      s0, s1, s2, s3)
+                kh += 1
+                last_h = True
+            if order != 2:
+                s0, s1, s2, s3 = half(WT, a, H, HS, FV, V, c, kv % REFRESH == 0, beta, buf, m0, den, t, T,
+                                      s0, s1, s2, s3)
+                kv += 1
+                last_h = False
+            if order == 1:
+                s0, s1, s2, s3 = half(W, b, V, VS, FH, H, c, kh % REFRESH == 0, beta, buf, m0, den, t, T,
+                                      s0, s1, s2, s3)
+                kh += 1
+                last_h = True
+            if record:
+                if t == 1:
+                    part[0] = _dot_vec(a, V, c, nv) if last_h else _dot_vec(b, H, c, nh)
+                d1 = 0.0
+                if t == 0:
+                    d1 = _dot_rows(FH, H, c, nh) if last_h else _dot_rows(FV, V, c, nv)
+                cuda.syncthreads()
+                if t == 0:
+                    E[c - c0, it] = -d1 - part[0]
+        if t < 4:
+            S[c, t] = s0
+            S[c, 4 + t] = s1
+            S[c, 8 + t] = s2
+            S[c, 12 + t] = s3
+
+    @cuda.jit
+    def energies(W, a, b, V, H, FH, out, m0):
+        """E(v, h) of chain blockIdx.x (rbmlib.kernels.chain_energies); FH is scratch."""
+        c = cuda.blockIdx.x
+        t = cuda.threadIdx.x
+        T = cuda.blockDim.x
+        buf = cuda.shared.array(0, dtype=_T_U64)
+        part = cuda.shared.array(1, dtype=_T_F64)
+        nv = V.shape[1]
+        nh = H.shape[1]
+        nw = (nv + 31) // 32
+        _masks(V, V, c, nv, buf, m0, nw, t, T, False)
+        cuda.syncthreads()
+        for j in range(t, nh, T):
+            FH[c, j] = _add_rows(b[j], W, j, buf, m0, nw)
+        cuda.syncthreads()
+        if t == 1:
+            part[0] = _dot_vec(a, V, c, nv)
+        d1 = 0.0
+        if t == 0:
+            d1 = _dot_rows(FH, H, c, nh)
+        cuda.syncthreads()
+        if t == 0:
+            out[c] = -d1 - part[0]
+
+    return sweeps, energies
+
+
+_KERNELS = {np.dtype(np.float32): _make_kernels(_draw32, _beta32),
+            np.dtype(np.float64): _make_kernels(_draw64, _beta64)}
+
+
+# ----------------------------------------------------------------------------
+# host side: checks, launch geometry, memory
+# ----------------------------------------------------------------------------
+class CudaUnavailableError(RuntimeError):
+    """backend='cuda' was asked for on a machine where no CUDA GPU can be used."""
+
+
+def require_device() -> None:
+    """Raise :class:`CudaUnavailableError`, saying why and what to install, unless a GPU (or the simulator) is usable."""
+    if SIMULATOR:
+        return
+    if cuda.is_available():
+        return
+    reason = None
+    try:
+        from numba.cuda.cudadrv import driver as _drv
+        reason = _drv.driver.initialization_error
+    except Exception:  # pragma: no cover - numba-cuda internals moved
+        pass
+    reason = " ".join(str(reason or "numba.cuda.is_available() is False").split())
+    raise CudaUnavailableError(
+        f"backend='cuda' found no usable CUDA GPU ({reason}). The GPU backend needs an NVIDIA GPU with its "
+        "driver (libcuda, from the NVIDIA driver package; pip cannot install it) and rbmlib's extra, "
+        f"{_INSTALL}; numba.cuda.detect() lists what numba sees. Without a GPU use backend='cpu' "
+        "(same results), or set NUMBA_ENABLE_CUDASIM=1 before starting Python to run the GPU kernels "
+        "in numba's CUDA simulator (slow; for tests on tiny models).")
+
+
+def threads_per_chain(nv: int, nh: int) -> int:
+    """Threads of the block that runs one chain: :data:`THREADS_PER_CHAIN`, else 32-128 by layer width
+    (4 in the simulator, where every thread is a Python thread)."""
+    if THREADS_PER_CHAIN is not None:
+        t = int(THREADS_PER_CHAIN)
+        if t < 4 or t > 1024:
+            raise ValueError(f"THREADS_PER_CHAIN must be between 4 and 1024, got {t}.")
+        return t
+    if SIMULATOR:
+        return 4
+    return 32 * min(4, max(1, -(-max(nv, nh) // 128)))
+
+
+def _layout(nv: int, nh: int, dtype):
+    """(words of random numbers m0, units per word, shared bytes) for a model's layers."""
+    den = 2 if np.dtype(dtype) == np.float32 else 1
+    n_max = max(nv, nh)
+    n_words = -(-n_max // den)              # random words of the widest layer's draw
+    m0 = 4 * (-(-n_words // 4))             # ... rounded up to whole steps of the 4 lanes
+    nw = -(-n_max // 32)                    # 32-unit mask words
+    shared = 8 * (m0 + 3 * nw)
+    if shared > _SHARED_LIMIT:
+        widest = int(_SHARED_LIMIT / 8 / (1 / den + 3 / 32)) - 8
+        raise ValueError(
+            f"a layer of {n_max} units needs {shared:,} bytes of shared memory per chain in the GPU kernel, more "
+            f"than the {_SHARED_LIMIT:,} bytes a block may use: backend='cuda' supports layers of up to "
+            f"~{widest:,} units in {np.dtype(dtype).name}; use backend='cpu' for this model.")
+    return m0, den, shared
+
+
+def device_bytes_per_chain(nv: int, nh: int, dtype, n_record: int = 0) -> int:
+    """Device bytes one chain of :class:`CudaChains` takes (with ``n_record`` recorded energies)."""
+    return 2 * (nv + nh) + np.dtype(dtype).itemsize * (nv + nh) + 8 * 4 * N_LANES + 8 + 8 * n_record
+
+
+def free_memory() -> tuple[float, float]:
+    """(free, total) bytes of device memory (infinite in the simulator)."""
+    info = cuda.current_context().get_memory_info()
+    return float(info[0]), float(info[1])
+
+
+def chains_that_fit(nv: int, nh: int, dtype, n_record: int = 0) -> int:
+    """How many chains fit in :data:`MEMORY_FRACTION` of the free device memory."""
+    free, _ = free_memory()
+    if math.isinf(free):
+        return 2 ** 62
+    return int(MEMORY_FRACTION * free // device_bytes_per_chain(nv, nh, dtype, n_record))
+
+
+def _is_oom(e: BaseException) -> bool:
+    return "OUT_OF_MEMORY" in str(e).upper() or getattr(e, "code", None) == 2
+
+
+def _too_many(n_chains, nv, nh, dtype, n_record=0) -> MemoryError:
+    free, total = free_memory()
+    per = device_bytes_per_chain(nv, nh, dtype, n_record)
+    fit = chains_that_fit(nv, nh, dtype, n_record)
+    return MemoryError(
+        f"{n_chains:,} chains of this {nv} x {nh} {np.dtype(dtype).name} model need {n_chains * per / 2**30:.2f} GiB "
+        f"on the GPU ({per:,} bytes each{', with the recorded energies' if n_record else ''}); "
+        f"{free / 2**30:.2f} GiB of {total / 2**30:.2f} GiB are free, so about {fit:,} chains fit (a shard takes "
+        f"{MEMORY_FRACTION:.0%} of the free memory at most). Run shards of at most {max(fit, 1):,} chains with "
+        "Chains(rbm, n, seed=seed, chain_offset=first, backend='cuda') (the same bits as one run), or use "
+        "rbmlib.sample(..., backend='cuda'), which shards by itself.")
+
+
+def _compile_hint(e: BaseException) -> BaseException:
+    text = f"{type(e).__name__}: {e}"
+    if any(s in text.lower() for s in ("nvvm", "libnvrtc", "nvrtc", "dynamiclibnotfound", "libdevice")):
+        return CudaUnavailableError(
+            "compiling the GPU kernels needs the CUDA compiler libraries (NVVM, NVRTC, libdevice), which were "
+            f"not found ({text.splitlines()[0][:300]}): {_INSTALL}, or a CUDA toolkit with CUDA_HOME set.")
+    return e
+
+
+def _launch(kernel, grid, threads, shared, *args):
+    try:
+        kernel[grid, threads, 0, shared](*args)
+    except MemoryError:
+        raise
+    except Exception as e:  # compile errors of a missing toolkit get an install hint
+        hint = _compile_hint(e)
+        if hint is e:
+            raise
+        raise hint from e
+
+
+def run_chains(W, WT, a, b, V, H, S, FH, FV, VS, HS, n_upd_h, n_upd_v, betas, beta_chain, order, E, record,
+               threads=None, first=0, count=None):
+    """:func:`rbmlib.kernels.run_chains` on device arrays (same arguments and meaning), chains
+    ``first .. first + count - 1``; ``E`` then holds those chains' rows (shape (count, n_sweeps))."""
+    nv, nh = V.shape[1], H.shape[1]
+    count = V.shape[0] - first if count is None else count
+    if count <= 0 or betas.shape[0] == 0:
+        return
+    m0, den, shared = _layout(nv, nh, W.dtype)
+    T = threads or threads_per_chain(nv, nh)
+    sweeps, _ = _KERNELS[np.dtype(W.dtype)]
+    _launch(sweeps, count, T, shared, W, WT, a, b, V, H, S, FH, FV, VS, HS, int(n_upd_h), int(n_upd_v),
+            betas, beta_chain, int(order), E, bool(record), m0, den, int(first))
+
+
+def chain_energies(W, a, b, V, H, threads=None):
+    """:func:`rbmlib.kernels.chain_energies` on device arrays: a device array of float64 (n_chains,)."""
+    n, nv = V.shape
+    nh = H.shape[1]
+    m0, _, shared = _layout(nv, nh, W.dtype)
+    out = cuda.device_array(n, dtype=np.float64)
+    FH = cuda.device_array((n, nh), dtype=W.dtype)
+    _, energies = _KERNELS[np.dtype(W.dtype)]
+    _launch(energies, n, threads or threads_per_chain(nv, nh), shared, W, a, b, V, H, FH, out, m0)
+    return out
+
+
+# ----------------------------------------------------------------------------
+# Chains on the GPU
+# ----------------------------------------------------------------------------
+from .. import sampling as _sampling  # noqa: E402  (rbmlib.sampling imports this module lazily)
+
+
+def _mirror(name):
+    def get(self):
+        return self._fetch(name)
+
+    def put(self, value):
+        self._host[name] = value
+        self._on_host[name] = True
+
+    return property(get, put, doc=f"``{name}`` of every chain (host copy of the device state; see CudaChains).")
+
+
+class CudaChains(_sampling.Chains):
+    """:class:`rbmlib.sampling.Chains` whose states, streams and fields live on the GPU.
+
+    Made by ``Chains(..., backend='cuda')``; same arguments, methods and results (bit for bit).
+    ``v``, ``h`` and ``rng_state`` are host copies: reading one copies the device state to the host,
+    and a copy that was read or assigned is copied back before the next :meth:`run` (so
+    ``chains.v[...] = x`` and ``chains.v = x`` work as on the CPU). A reference kept across a
+    ``run`` is a snapshot: read the attribute again for the new states.
+    """
+
+    backend = "cuda"
+    v = _mirror("v")
+    h = _mirror("h")
+    rng_state = _mirror("rng_state")
+
+    def __init__(self, rbm, n_chains, *, seed=0, v0=None, chain_offset=0, h0=None, backend="cuda"):
+        self._host = {}
+        self._on_host = {}
+        self._dev = {}
+        self._threads = None
+        super().__init__(rbm, n_chains, seed=seed, v0=v0, chain_offset=chain_offset, h0=h0, backend=backend)
+        nv, nh = self._rbm.n_visible, self._rbm.n_hidden
+        _layout(nv, nh, self._W.dtype)
+        need = self.n_chains * device_bytes_per_chain(nv, nh, self._W.dtype)
+        free, _ = free_memory()
+        if need > MEMORY_FRACTION * free:
+            raise _too_many(self.n_chains, nv, nh, self._W.dtype)
+        try:
+            for name in ("v", "h", "rng_state"):
+                self._dev[name] = cuda.device_array(self._host[name].shape, self._host[name].dtype)
+            self._dev["beta_chain"] = cuda.to_device(np.ones(self.n_chains))
+            self._bc_host = np.ones(self.n_chains)
+            self._field_cache()
+        except Exception as e:
+            if _is_oom(e):
+                raise _too_many(self.n_chains, nv, nh, self._W.dtype) from e
+            raise
+
+    # ------------------------------------------------------------- host copies
+    def _fetch(self, name):
+        if not self._on_host.get(name, False):
+            d = self._dev[name]
+            x = self._host.get(name)
+            if not (isinstance(x, np.ndarray) and x.shape == d.shape and x.dtype == d.dtype
+                    and x.flags.c_contiguous and x.flags.writeable):
+                x = np.empty(d.shape, d.dtype)
+            d.copy_to_host(x)
+            self._host[name] = x
+            self._on_host[name] = True
+        return self._host[name]
+
+    def _check_live_states(self):
+        """Validate the host copies that were read or assigned, and copy them to the device."""
+        nv, nh = self._rbm.n_visible, self._rbm.n_hidden
+        for name, n, layer in (("v", nv, "visible"), ("h", nh, "hidden")):
+            if self._on_host.get(name, False):
+                x = self._host[name]
+                if not (isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.shape == (self.n_chains, n)
+                        and x.flags.c_contiguous):
+                    x = _sampling._check_states(x, f"Chains.{name}", self.n_chains, n, layer)
+                if x.max(initial=0) > 1:
+                    raise ValueError(f"Chains.{name} was overwritten with values other than 0 and 1.")
+                self._dev[name].copy_to_device(x)
+                self._host[name] = x
+                self._on_host[name] = False
+        if self._on_host.get("rng_state", False):
+            x = self._host["rng_state"]
+            shape = (self.n_chains, 4 * N_LANES)
+            if not (isinstance(x, np.ndarray) and x.dtype == np.uint64 and x.shape == shape):
+                raise ValueError(f"Chains.rng_state must be a uint64 array of shape {shape}.")
+            self._dev["rng_state"].copy_to_device(np.ascontiguousarray(x))
+            self._on_host["rng_state"] = False
+
+    # ---------------------------------------------------------------- model
+    def _set(self, rbm):
+        super()._set(rbm)
+        self._dW, self._dWT = cuda.to_device(self._W), cuda.to_device(self._WT)
+        self._da, self._db = cuda.to_device(self._a), cuda.to_device(self._b)
+
+    def _field_cache(self):
+        if self._fields is None:
+            n, nv, nh = self.n_chains, self._rbm.n_visible, self._rbm.n_hidden
+            dt = self._W.dtype
+            self._fields = {"FH": cuda.device_array((n, nh), dt), "FV": cuda.device_array((n, nv), dt),
+                            "VS": cuda.to_device(np.zeros((n, nv), np.uint8)),
+                            "HS": cuda.to_device(np.zeros((n, nh), np.uint8)), "n_upd_h": 0, "n_upd_v": 0}
+        return self._fields
+
+    # ---------------------------------------------------------------- dynamics
+    def _run_kernel(self, f, betas, bc, code, E, record):
+        """Advance the chains on the GPU (called by :meth:`Chains.run` after its checks)."""
+        if not np.array_equal(bc, self._bc_host):
+            self._dev["beta_chain"].copy_to_device(bc)
+            self._bc_host = bc.copy()
+        nv, nh = self._rbm.n_visible, self._rbm.n_hidden
+        n_sweeps = betas.shape[0]
+        h_per = 1 if code in (0, 1, 2) else 0
+        v_per = 1 if code in (0, 1, 3) else 0
+        step = n_sweeps
+        if record:       # recorded energies in pieces of sweeps that fit beside the chains
+            free, _ = free_memory()
+            if not math.isinf(free):
+                step = int(MEMORY_FRACTION * free // (8 * self.n_chains))
+                if step < 1:
+                    raise _too_many(self.n_chains, nv, nh, self._W.dtype, n_record=1)
+        done = 0
+        while done < n_sweeps:
+            k = min(step, n_sweeps - done)
+            dE = cuda.device_array((self.n_chains, k) if record else (1, 1), np.float64)
+            run_chains(self._dW, self._dWT, self._da, self._db, self._dev["v"], self._dev["h"],
+                       self._dev["rng_state"], f["FH"], f["FV"], f["VS"], f["HS"],
+                       f["n_upd_h"] + h_per * done, f["n_upd_v"] + v_per * done,
+                       cuda.to_device(betas[done:done + k]), self._dev["beta_chain"], code, dE, record,
+                       threads=self._threads)
+            if record:
+                E[:, done:done + k] = dE.copy_to_host()
+            done += k
+
+    def energy(self) -> np.ndarray:
+        """``E(v, h)`` of every chain under the current model, float64 shape (n_chains,) (computed on the GPU)."""
+        self._check_live_states()
+        return chain_energies(self._dW, self._da, self._db, self._dev["v"], self._dev["h"],
+                              threads=self._threads).copy_to_host()
+
+    def copy(self) -> "CudaChains":
+        """An independent copy (device states, streams and fields copied on the device; model shared)."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._host = {k: (x.copy() if isinstance(x, np.ndarray) else x) for k, x in self._host.items()}
+        new._on_host = dict(self._on_host)
+        new._dev = {k: _device_copy(x) for k, x in self._dev.items()}
+        new._bc_host = self._bc_host.copy()
+        if self._fields is not None:
+            new._fields = {k: (_device_copy(x) if hasattr(x, "copy_to_host") else x) for k, x in self._fields.items()}
+        return new
+
+    def __repr__(self) -> str:
+        return super().__repr__()[:-1] + ", backend='cuda')"
+
+
+def _device_copy(d):
+    out = cuda.device_array(d.shape, d.dtype)
+    out.copy_to_device(d)
+    return out
+
+
+def sample(rbm, n_chains, n_sweeps, *, beta=1.0, seed=0, v0=None, chain_offset=0):
+    """:func:`rbmlib.sample` on the GPU, in shards that fit in its memory (the same bits as one run)."""
+    rbm = _sampling._check_rbm(rbm)
+    n_chains = _sampling._check_int(n_chains, "n_chains", 1)
+    nv, nh = rbm.n_visible, rbm.n_hidden
+    if v0 is not None:
+        v0 = _sampling._check_states(v0, "v0", n_chains, nv, "visible")
+    dtype = np.asarray(rbm.W).dtype
+    shard = chains_that_fit(nv, nh, dtype)
+    if SHARD_CHAINS is not None:
+        shard = min(shard, int(SHARD_CHAINS))
+    if shard < 1:
+        raise _too_many(n_chains, nv, nh, dtype)
+    if shard >= n_chains:
+        chains = CudaChains(rbm, n_chains, seed=seed, v0=v0, chain_offset=chain_offset)
+        return _sampling._sample_run(chains, n_sweeps, beta)
+    V = np.empty((n_chains, nv), np.uint8)
+    H = np.empty((n_chains, nh), np.uint8)
+    for start in range(0, n_chains, shard):
+        stop = min(n_chains, start + shard)
+        chains = CudaChains(rbm, stop - start, seed=seed, v0=None if v0 is None else v0[start:stop],
+                            chain_offset=chain_offset + start)
+        V[start:stop], H[start:stop] = _sampling._sample_run(chains, n_sweeps, beta)
+        del chains
+    return V, H
