@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import numbers
 
 import numpy as np
 
@@ -640,6 +641,7 @@ def chain_energies(W, a, b, V, H, threads=None):
 # Chains on the GPU
 # ----------------------------------------------------------------------------
 from .. import sampling as _sampling  # noqa: E402  (rbmlib.sampling imports this module lazily)
+from ..model import RBM  # noqa: E402
 
 
 def _mirror(name):
@@ -801,8 +803,11 @@ def _device_copy(d):
 
 def sample(rbm, n_chains, n_sweeps, *, beta=1.0, seed=0, v0=None, chain_offset=0):
     """:func:`rbmlib.sample` on the GPU, in shards that fit in its memory (the same bits as one run)."""
-    rbm = _sampling._check_rbm(rbm)
-    n_chains = _sampling._check_int(n_chains, "n_chains", 1)
+    if not (isinstance(rbm, RBM) and isinstance(n_chains, numbers.Integral) and not isinstance(n_chains, bool)
+            and n_chains >= 1):      # one Chains, which raises the sampler's own errors
+        return _sampling._sample_run(CudaChains(rbm, n_chains, seed=seed, v0=v0, chain_offset=chain_offset),
+                                     n_sweeps, beta)
+    n_chains = int(n_chains)
     nv, nh = rbm.n_visible, rbm.n_hidden
     if v0 is not None:
         v0 = _sampling._check_states(v0, "v0", n_chains, nv, "visible")
