@@ -337,3 +337,20 @@ def test_cuda_simulator_tests_run_in_ci():
     """CI must run the simulator tests above, not skip them: numba-cuda is in requirements.txt."""
     if os.environ.get("CI") and not HAVE_NUMBA_CUDA:
         pytest.fail("numba-cuda is missing in CI, so the GPU tests were skipped: pip install -r requirements.txt")
+
+
+@needs_numba_cuda
+@pytest.mark.slow
+def test_cuda_gpu_check_script_runs_in_the_simulator(tmp_path):
+    """benchmarks/gpu_check.py --smoke (tiny sizes) runs end to end and finds the sampled chains identical."""
+    import json
+
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    out = tmp_path / "gpu_check.json"
+    proc = subprocess.run([sys.executable, "benchmarks/gpu_check.py", "--smoke", "--out", str(out)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["bit_identical"] is True and report["errors"] == []
+    assert report["bit_identity_float32"]["identical"] and report["bit_identity_float64"]["identical"]
+    assert report["throughput"]["gpu"] and report["xft_estimate"]["gpu_float32_min"] > 0
