@@ -313,6 +313,9 @@ try:
         OUT[f"{ft}_sweeps"] = cuda.compile_ptx(sweeps.py_func, sig, cc=(9, 0))[0]
         sig = (F2, ft[::1], ft[::1], U8, U8, F2, T.float64[::1], T.int64)
         OUT[f"{ft}_energies"] = cuda.compile_ptx(energies.py_func, sig, cc=(9, 0))[0]
+    F64 = T.float64
+    sig = (F64[:, ::1], F64[::1], F64[::1], T.uint8[:, ::1], T.uint8[:, ::1], F64[::1], T.int64)
+    OUT["xft_energies"] = cuda.compile_ptx(kc._energies_f64_kernel.py_func, sig, cc=(9, 0))[0]
 except Exception as e:
     text = f"{type(e).__name__}: {e}"
     if any(s in text.lower() for s in ("nvvm", "nvrtc", "dynamiclib", "libdevice")):
@@ -354,3 +357,26 @@ def test_cuda_gpu_check_script_runs_in_the_simulator(tmp_path):
     assert report["bit_identical"] is True and report["errors"] == []
     assert report["bit_identity_float32"]["identical"] and report["bit_identity_float64"]["identical"]
     assert report["throughput"]["gpu"] and report["xft_estimate"]["gpu_float32_min"] > 0
+
+
+@needs_numba_cuda
+def test_cuda_xft_energies_bit_identical(tmp_path):
+    """CudaChains.energies_float64() == rbmlib.xft.energies (float64, its summation order) bit for bit."""
+    got = run_gpu(tmp_path, """
+for m, (nv, nh, dt) in enumerate([(37, 6, np.float32), (5, 40, np.float64)]):
+    rbm = rbmlib.RBM.random(nv, nh, scale=3.0, seed=30 + m).astype(dt)
+    kc.THREADS_PER_CHAIN = 5
+    ch = Chains(rbm, 4, seed=2, backend="cuda")
+    OUT[f"{m}e0"] = ch.energies_float64()
+    ch.run(3, beta=0.8)
+    OUT[f"{m}e1"] = ch.energies_float64()
+    OUT[f"{m}v"], OUT[f"{m}h"] = ch.v, ch.h
+save()
+""")
+    for m, (nv, nh, dt) in enumerate([(37, 6, np.float32), (5, 40, np.float64)]):
+        rbm = rbmlib.RBM.random(nv, nh, scale=3.0, seed=30 + m).astype(dt)
+        ch = Chains(rbm, 4, seed=2)
+        assert_bits(got[f"{m}e0"], rbmlib.xft.energies(rbm, ch.v, ch.h), f"model {m} start")
+        ch.run(3, beta=0.8)
+        assert_bits(got[f"{m}v"], ch.v, f"model {m} v")
+        assert_bits(got[f"{m}e1"], rbmlib.xft.energies(rbm, ch.v, ch.h), f"model {m} after 3 sweeps")

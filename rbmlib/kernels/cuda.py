@@ -81,8 +81,9 @@ from numba import types as _types  # noqa: E402
 
 from . import N_LANES, ORDER_CODES, REFRESH  # noqa: E402
 
-__all__ = ["SIMULATOR", "THREADS_PER_CHAIN", "require_device", "threads_per_chain", "device_bytes_per_chain",
-           "free_memory", "chains_that_fit", "run_chains", "chain_energies", "CudaChains", "sample"]
+__all__ = ["SIMULATOR", "THREADS_PER_CHAIN", "CudaUnavailableError", "require_device", "threads_per_chain",
+           "device_bytes_per_chain", "free_memory", "chains_that_fit", "run_chains", "chain_energies", "energies_f64",
+           "CudaChains", "sample"]
 
 #: True when numba's CUDA simulator is active (``NUMBA_ENABLE_CUDASIM=1`` before numba.cuda was imported).
 SIMULATOR = bool(cuda.config.ENABLE_CUDASIM)
@@ -495,6 +496,51 @@ _KERNELS = {np.dtype(np.float32): _make_kernels(_draw32, _beta32),
             np.dtype(np.float64): _make_kernels(_draw64, _beta64)}
 
 
+@cuda.jit
+def _energies_f64_kernel(WT, a, b, V, H, out, m0):
+    """E(v, h) of chain blockIdx.x in float64 in the order of rbmlib.xft's energy kernel.
+
+    ``eb = sum b_j`` over the active hidden units (increasing j); for each active visible unit i,
+    ``s_i = ((a_i + W[i, j1]) + W[i, j2]) + ...`` over the active hidden units in increasing j
+    (thread ``i mod T``, reading ``WT[j, i]``); ``e = sum s_i`` in increasing i;
+    ``E = -(e + eb)``. Only additions: nothing to contract.
+    """
+    c = cuda.blockIdx.x
+    t = cuda.threadIdx.x
+    T = cuda.blockDim.x
+    buf = cuda.shared.array(0, dtype=_T_U64)       # masks of h: buf[0 : 3 nw]
+    sv = cuda.shared.array(0, dtype=_T_F64)        # s_i: sv[m0 + i] (the same buffer, after the masks)
+    part = cuda.shared.array(1, dtype=_T_F64)
+    nv = V.shape[1]
+    nh = H.shape[1]
+    nw = (nh + 31) // 32
+    _masks(H, H, c, nh, buf, 0, nw, t, T, False)
+    cuda.syncthreads()
+    if t == T - 1:
+        eb = 0.0
+        for j in range(nh):
+            if H[c, j] != 0:
+                eb += b[j]
+        part[0] = eb
+    for i in range(t, nv, T):
+        if V[c, i] != 0:
+            acc = a[i]
+            for w in range(nw):
+                m = np.uint32(buf[w])
+                while m != 0:
+                    q = cuda.ffs(m) - 1
+                    m &= m - _U1
+                    acc = acc + WT[32 * w + q, i]
+            sv[m0 + i] = acc
+    cuda.syncthreads()
+    if t == 0:
+        e = 0.0
+        for i in range(nv):
+            if V[c, i] != 0:
+                e += sv[m0 + i]
+        out[c] = -(e + part[0])
+
+
 # ----------------------------------------------------------------------------
 # host side: checks, launch geometry, memory
 # ----------------------------------------------------------------------------
@@ -637,6 +683,24 @@ def chain_energies(W, a, b, V, H, threads=None):
     return out
 
 
+def energies_f64(WT64, a64, b64, V, H, threads=None):
+    """``rbmlib.xft.energies`` on device arrays, bit for bit: float64 (n_chains,) device array.
+
+    ``WT64``: the model's ``W.T`` in float64, C-contiguous (nh, nv); ``a64``, ``b64`` float64.
+    """
+    n, nv = V.shape
+    nh = H.shape[1]
+    nw = -(-nh // 32)
+    m0 = 3 * nw
+    shared = 8 * (m0 + nv)
+    if shared > _SHARED_LIMIT:
+        raise ValueError(f"float64 energies of {nv} visible units need {shared:,} bytes of shared memory per chain, "
+                         f"more than {_SHARED_LIMIT:,}: use the CPU (rbmlib.xft.energies).")
+    out = cuda.device_array(n, dtype=np.float64)
+    _launch(_energies_f64_kernel, n, threads or threads_per_chain(nv, nh), shared, WT64, a64, b64, V, H, out, m0)
+    return out
+
+
 # ----------------------------------------------------------------------------
 # Chains on the GPU
 # ----------------------------------------------------------------------------
@@ -733,6 +797,18 @@ class CudaChains(_sampling.Chains):
         super()._set(rbm)
         self._dW, self._dWT = cuda.to_device(self._W), cuda.to_device(self._WT)
         self._da, self._db = cuda.to_device(self._a), cuda.to_device(self._b)
+        self._d64 = None
+
+    def energies_float64(self) -> np.ndarray:
+        """``rbmlib.xft.energies(chains.rbm, chains.v, chains.h)`` computed on the GPU (the same bits),
+        without copying the states to the host: float64 (n_chains,)."""
+        self._check_live_states()
+        if self._d64 is None:
+            W = np.asarray(self._rbm.W)
+            self._d64 = (cuda.to_device(np.ascontiguousarray(W.T, np.float64)),
+                         cuda.to_device(np.ascontiguousarray(self._rbm.a, np.float64)),
+                         cuda.to_device(np.ascontiguousarray(self._rbm.b, np.float64)))
+        return energies_f64(*self._d64, self._dev["v"], self._dev["h"], threads=self._threads).copy_to_host()
 
     def _field_cache(self):
         if self._fields is None:
