@@ -222,6 +222,7 @@ v0 = (np.arange(8) % 2).astype(np.uint8)
 h0 = np.zeros((3, 5), np.uint8)
 """
     got = run_gpu(tmp_path, script + setup + """
+kc.ENERGY_CHUNK = 2                       # energy() of the 3 chains in two launches
 OUT.update(story(Chains(rbm, 3, seed=4, v0=v0, h0=h0, chain_offset=9, backend="cuda"), other))
 save()
 """)
@@ -311,7 +312,7 @@ try:
         sig = (F2, F2, ft[::1], ft[::1], U8, U8, U64, F2, F2, U8, U8, T.int64, T.int64, T.float64[::1],
                T.float64[::1], T.int64, T.float64[:, ::1], T.boolean, T.int64, T.int64, T.int64)
         OUT[f"{ft}_sweeps"] = cuda.compile_ptx(sweeps.py_func, sig, cc=(9, 0))[0]
-        sig = (F2, ft[::1], ft[::1], U8, U8, F2, T.float64[::1], T.int64)
+        sig = (F2, ft[::1], ft[::1], U8, U8, F2, T.float64[::1], T.int64, T.int64)
         OUT[f"{ft}_energies"] = cuda.compile_ptx(energies.py_func, sig, cc=(9, 0))[0]
     F64 = T.float64
     sig = (F64[:, ::1], F64[::1], F64[::1], T.uint8[:, ::1], T.uint8[:, ::1], F64[::1], T.int64)

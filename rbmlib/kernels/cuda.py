@@ -465,9 +465,10 @@ def _make_kernels(draw, to_dtype):
             S[c, 12 + t] = s3
 
     @cuda.jit
-    def energies(W, a, b, V, H, FH, out, m0):
-        """E(v, h) of chain blockIdx.x (rbmlib.kernels.chain_energies); FH is scratch."""
-        c = cuda.blockIdx.x
+    def energies(W, a, b, V, H, FH, out, m0, c0):
+        """E(v, h) of chain c0 + blockIdx.x (rbmlib.kernels.chain_energies); FH[blockIdx.x] is scratch."""
+        c = c0 + cuda.blockIdx.x
+        r = cuda.blockIdx.x
         t = cuda.threadIdx.x
         T = cuda.blockDim.x
         buf = cuda.shared.array(0, dtype=_T_U64)
@@ -478,13 +479,16 @@ def _make_kernels(draw, to_dtype):
         _masks(V, V, c, nv, buf, m0, nw, t, T, False)
         cuda.syncthreads()
         for j in range(t, nh, T):
-            FH[c, j] = _add_rows(b[j], W, j, buf, m0, nw)
+            FH[r, j] = _add_rows(b[j], W, j, buf, m0, nw)
         cuda.syncthreads()
         if t == 1:
             part[0] = _dot_vec(a, V, c, nv)
         d1 = 0.0
         if t == 0:
-            d1 = _dot_rows(FH, H, c, nh)
+            d1 = 0.0
+            for j in range(nh):         # _dot_rows with the scratch row r and the state row c
+                if H[c, j] != 0:
+                    d1 += np.float64(FH[r, j])
         cuda.syncthreads()
         if t == 0:
             out[c] = -d1 - part[0]
@@ -671,15 +675,21 @@ def run_chains(W, WT, a, b, V, H, S, FH, FV, VS, HS, n_upd_h, n_upd_v, betas, be
             betas, beta_chain, int(order), E, bool(record), m0, den, int(first))
 
 
+#: Chains per launch of the energy kernel (its scratch fields take CHUNK x n_hidden x itemsize bytes).
+ENERGY_CHUNK = 65_536
+
+
 def chain_energies(W, a, b, V, H, threads=None):
     """:func:`rbmlib.kernels.chain_energies` on device arrays: a device array of float64 (n_chains,)."""
     n, nv = V.shape
     nh = H.shape[1]
     m0, _, shared = _layout(nv, nh, W.dtype)
     out = cuda.device_array(n, dtype=np.float64)
-    FH = cuda.device_array((n, nh), dtype=W.dtype)
+    FH = cuda.device_array((min(n, ENERGY_CHUNK), nh), dtype=W.dtype)
     _, energies = _KERNELS[np.dtype(W.dtype)]
-    _launch(energies, n, threads or threads_per_chain(nv, nh), shared, W, a, b, V, H, FH, out, m0)
+    for c0 in range(0, n, ENERGY_CHUNK):
+        _launch(energies, min(ENERGY_CHUNK, n - c0), threads or threads_per_chain(nv, nh), shared,
+                W, a, b, V, H, FH, out, m0, c0)
     return out
 
 
@@ -814,9 +824,11 @@ class CudaChains(_sampling.Chains):
         if self._fields is None:
             n, nv, nh = self.n_chains, self._rbm.n_visible, self._rbm.n_hidden
             dt = self._W.dtype
+            # no initial values needed: with zero update counts the next update of each field is a
+            # recomputation, which also sets the kept state (VS / HS)
             self._fields = {"FH": cuda.device_array((n, nh), dt), "FV": cuda.device_array((n, nv), dt),
-                            "VS": cuda.to_device(np.zeros((n, nv), np.uint8)),
-                            "HS": cuda.to_device(np.zeros((n, nh), np.uint8)), "n_upd_h": 0, "n_upd_v": 0}
+                            "VS": cuda.device_array((n, nv), np.uint8), "HS": cuda.device_array((n, nh), np.uint8),
+                            "n_upd_h": 0, "n_upd_v": 0}
         return self._fields
 
     # ---------------------------------------------------------------- dynamics
@@ -861,10 +873,16 @@ class CudaChains(_sampling.Chains):
         new.__dict__.update(self.__dict__)
         new._host = {k: (x.copy() if isinstance(x, np.ndarray) else x) for k, x in self._host.items()}
         new._on_host = dict(self._on_host)
-        new._dev = {k: _device_copy(x) for k, x in self._dev.items()}
+        try:
+            new._dev = {k: _device_copy(x) for k, x in self._dev.items()}
+            if self._fields is not None:
+                new._fields = {k: (_device_copy(x) if hasattr(x, "copy_to_host") else x)
+                               for k, x in self._fields.items()}
+        except Exception as e:
+            if _is_oom(e):
+                raise _too_many(2 * self.n_chains, self._rbm.n_visible, self._rbm.n_hidden, self._W.dtype) from e
+            raise
         new._bc_host = self._bc_host.copy()
-        if self._fields is not None:
-            new._fields = {k: (_device_copy(x) if hasattr(x, "copy_to_host") else x) for k, x in self._fields.items()}
         return new
 
     def __repr__(self) -> str:
