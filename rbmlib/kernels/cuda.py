@@ -33,16 +33,17 @@ fields use the CPU's operations in the CPU's order:
 FMA contraction. NVVM (numba-cuda's compiler) contracts ``a * b + c`` into one fused
 multiply-add by default, and numba-cuda 0.30 passes no option to stop it (``fastmath=False``
 does not: NVVM's ``-fma`` flag stays at its default 1; NVIDIA/numba-cuda issue 118). A fused
-operation rounds once where the CPU rounds twice, so every floating-point product here that
-meets an addition is written ``_fmul32(a, b)`` / ``_fmul64(a, b)``: libdevice's
-``__nv_fmul_rn`` / ``__nv_dmul_rn``, i.e. PTX ``mul.rn.f32`` / ``mul.rn.f64``. NVVM does not
-fuse an intrinsic, and ptxas fuses only a multiply and an add that both lack a rounding
-modifier (PTX ISA, ``mul``: "mul/add sequences with no rounding modifiers may be optimized to
-use fused-multiply-add"), so the products round as on the CPU. Sums of rows are plain adds
-(nothing to contract); divisions (float64 exp only) are IEEE; no fast-math, no flush to zero
-(numba-cuda's defaults with ``fastmath=False``: ``ftz=0``, ``prec-div=1``). ``floor``, ``max``,
-``abs``, integer-float conversions and the bit casts are exact. ``tests/test_cuda.py`` checks
-the generated PTX for ``fma`` when NVVM is installed.
+operation rounds once where the CPU rounds twice, so every floating-point product here is
+written ``_fmul32(a, b)`` / ``_fmul64(a, b)``: libdevice's ``__nv_fmul_rn`` / ``__nv_dmul_rn``,
+i.e. PTX ``mul.rn.f32`` / ``mul.rn.f64``. NVVM does not fuse these intrinsics, and ptxas fuses
+only a multiply and an add that both lack a rounding modifier (PTX ISA, ``mul``: "mul/add
+sequences with no rounding modifiers may be optimized to use fused-multiply-add"), so the
+products round as on the CPU. Sums of rows are plain adds (nothing to contract); divisions
+(float64 exp only) are IEEE ``div.rn``; no fast-math, no flush to zero (numba-cuda's defaults
+with ``fastmath=False``). ``floor``, ``max``, ``abs``, integer-float conversions (round to
+nearest, as on the CPU) and the bit casts are exact. The PTX of the kernels (numba-cuda 0.30.4,
+NVVM 13, sm_90) has no ``fma``/``mad``, no unrounded ``mul`` and no ``.ftz``:
+``tests/test_cuda.py::test_cuda_ptx_has_no_fma`` checks it whenever NVVM is installed.
 
 What the simulator proves. Under ``NUMBA_ENABLE_CUDASIM=1`` numba runs these kernels as
 Python on NumPy scalars (float32 operations round to float32), one Python thread per GPU
@@ -53,11 +54,15 @@ checks it on a real GPU.
 
 Memory. Device arrays per chain: the states and their kept copies ``2 (nv + nh)`` bytes, the
 two fields ``(nv + nh) itemsize``, the generator state 128 bytes and the chain's inverse
-temperature factor 8 bytes (6.5 kB for a float32 784 x 500 model); recorded energies
+temperature factor 8 bytes (7.8 kB for a float32 784 x 500 model); recorded energies
 ``8 n_sweeps`` per chain, computed in pieces of sweeps when they would not fit. A ``Chains``
 that does not fit raises :class:`MemoryError` saying how many chains fit; ``sample`` splits
 the chains into shards that fit (same bits: a chain's stream depends on its global index
 only).
+
+Also here: :func:`energies_f64` / :meth:`CudaChains.energies_float64`, the float64 energies of
+:func:`rbmlib.xft.energies` in that function's summation order (bit for bit), computed where the
+states are.
 """
 from __future__ import annotations
 
