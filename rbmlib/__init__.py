@@ -7,6 +7,7 @@ Conventions: ``W`` has shape (n_visible, n_hidden), ``a`` are visible and ``b``
 hidden biases, ``E(v, h) = -v.W.h - a.v - b.h`` and
 ``p_beta(v, h) = exp(-beta E(v, h)) / Z(beta)``.
 """
+from ._version import __version__
 from . import ais
 from . import cd
 from . import datasets
@@ -15,6 +16,7 @@ from . import exact
 from . import models
 from . import report
 from . import sampling
+from . import stats
 from . import tempering
 from . import thermo
 from . import training
@@ -24,7 +26,6 @@ from .datasets import load_mnist
 from .sampling import sample
 from .training import train
 
-__version__ = "0.1.0"
 
-__all__ = ["RBM", "ais", "cd", "datasets", "diagnostics", "exact", "load_mnist", "models", "report", "sample", "sampling", "sigmoid",
+__all__ = ["RBM", "ais", "cd", "datasets", "diagnostics", "exact", "load_mnist", "models", "report", "sample", "sampling", "sigmoid", "stats",
            "softplus", "tempering", "thermo", "train", "training", "xft", "__version__"]

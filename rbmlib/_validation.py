@@ -2,6 +2,8 @@
 
 Errors raised here name the offending argument, what was found and how to fix it.
 They are plain ``ValueError``/``TypeError`` so callers can catch them the usual way.
+(Whether an object is an :class:`rbmlib.RBM` is checked by :func:`rbmlib.model.check_rbm`,
+next to the class.)
 """
 from __future__ import annotations
 
@@ -14,7 +16,13 @@ __all__ = [
     "check_binary",
     "check_finite",
     "check_dtype",
+    "check_int",
+    "check_seed",
+    "IntegerTypeError",
 ]
+
+#: Seeds key the random streams as unsigned 64-bit integers: every seed of the library lies in [0, 2**64).
+SEED_LIMIT = 2 ** 64
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -122,3 +130,40 @@ def check_binary(x, name: str, n_units: int, dtype) -> tuple[np.ndarray, bool]:
     if was_1d:
         out = out[None, :]
     return out, was_1d
+
+
+class IntegerTypeError(TypeError, ValueError):
+    """A non-integer (a float, a bool, a string, ...) where an integer is required.
+
+    Both a ``TypeError`` and a ``ValueError``, so callers that catch either (the command
+    line catches both) report it the same way.
+    """
+
+
+def check_int(x, name: str, minimum: int = 0, *, allow_none: bool = False):
+    """Validate an integer argument ``>= minimum`` and return it as a Python int.
+
+    ``bool`` is refused (``True`` is not a count). With ``allow_none``, ``None`` passes
+    through unchanged.
+    """
+    if x is None and allow_none:
+        return None
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
+        raise IntegerTypeError(f"{name} must be an integer >= {minimum}, got {x!r} ({type(x).__name__}).")
+    x = int(x)
+    if x < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {x}.")
+    return x
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """Validate a seed: an integer in ``[0, 2**64)`` (the random streams key on it as uint64)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise IntegerTypeError(
+            f"{name} must be an integer >= 0 and < 2**64, got {seed!r} ({type(seed).__name__}). "
+            "Results are reproducible from the seed alone, so pass a plain int."
+        )
+    seed = int(seed)
+    if not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"{name} must be an integer >= 0 and < 2**64, got {seed}.")
+    return seed

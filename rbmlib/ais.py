@@ -61,7 +61,7 @@ independent (as :func:`bar` requires). A run's result depends only on
 is float64 (float32 models are converted).
 
 Exact references for tiny models (:func:`exact_weight_moments`,
-:func:`exact_reverse_weights`, :func:`exact_path_ensemble`, :func:`exact_samples`)
+:func:`exact_reverse_weights`, :func:`exact_path_ensemble`)
 enumerate the visible states and are what the tests and the book check the
 samplers against.
 """
@@ -71,10 +71,8 @@ import argparse
 import datetime as _dt
 import json
 import math
-import os
-import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numba as nb
@@ -84,9 +82,11 @@ from scipy.optimize import brentq
 from ._io import atomic_write_text, check_output
 from ._locking import locks_checkpoint
 from . import exact
-from ._validation import check_binary
+from ._validation import check_binary, check_int, check_seed
 from .kernels import N_LANES, bernoulli, exp_neg, field_from_scratch, seed_streams, uniforms, xoshiro_fill
-from .model import RBM
+from .model import RBM, check_rbm
+from .provenance import code_version, machine
+from .stats import logmeanexp, logsumexp
 
 __all__ = [
     "AISResult",
@@ -104,7 +104,6 @@ __all__ = [
     "reverse_log_likelihood",
     "bar",
     "average_log_likelihood",
-    "exact_samples",
     "exact_weight_moments",
     "exact_reverse_weights",
     "exact_path_ensemble",
@@ -117,14 +116,11 @@ __all__ = [
 SALAKHUTDINOV_STEPS = ((0.5, 500), (0.9, 4000), (1.0, 10000))
 #: Reverse run ``r`` uses the random stream of chain ``REVERSE_STREAM_OFFSET + r``.
 REVERSE_STREAM_OFFSET = 2 ** 40
-_MAX_EXACT_LAYER = 24
 
 
 # =============================================================================
 # numba kernels (per-run random streams from rbmlib.kernels)
 # =============================================================================
-#: Units per partial product in :func:`_hidden_step`: each factor lies in (1/2, 2], so a
-#: product of 512 stays far inside float64's range.
 _PROD_CHUNK = 512
 
 
@@ -305,12 +301,6 @@ def _reverse_kernel(W, WT, b, aA, aB, dA, betas, V0, S, logw):
 # =============================================================================
 # results
 # =============================================================================
-def _logmeanexp(x):
-    x = np.asarray(x, dtype=np.float64)
-    m = float(np.max(x))
-    return m + math.log(float(np.mean(np.exp(x - m))))
-
-
 def _rel_se(logw):
     """Standard error of log(mean w) by the delta method: std(w) / (sqrt(n) mean(w))."""
     logw = np.asarray(logw, dtype=np.float64)
@@ -599,11 +589,6 @@ def base_log_partition(base_biases, n_hidden: int) -> float:
     return float(np.sum(np.logaddexp(0.0, a)) + n_hidden * math.log(2.0))
 
 
-def _check_rbm(rbm):
-    if not isinstance(rbm, RBM):
-        raise TypeError(f"expected an rbmlib.RBM, got {type(rbm).__name__}.")
-
-
 def _resolve_base(rbm: RBM, base) -> np.ndarray:
     nv = rbm.n_visible
     if base is None:
@@ -634,7 +619,7 @@ def _resolve_base(rbm: RBM, base) -> np.ndarray:
 def intermediate_rbm(rbm: RBM, beta: float, base_biases) -> RBM:
     """The RBM of the annealing path at ``beta`` in [0, 1]:
     ``(beta W, (1 - beta) a_A + beta a, beta b)`` in float64."""
-    _check_rbm(rbm)
+    check_rbm(rbm)
     if not (0.0 <= beta <= 1.0):
         raise ValueError(f"beta must lie in [0, 1], got {beta!r}.")
     aA = np.asarray(base_biases, dtype=np.float64)
@@ -650,18 +635,6 @@ def _arrays(rbm: RBM, aA: np.ndarray):
     aB = np.ascontiguousarray(rbm.a, dtype=np.float64)
     aA = np.ascontiguousarray(aA, dtype=np.float64)
     return W, WT, b, aA, aB, aB - aA
-
-
-def _check_count(n, name):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {n!r}.")
-    return int(n)
-
-
-def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 64:
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}.")
-    return int(seed)
 
 
 def _streams(seed, offset, n):
@@ -743,9 +716,9 @@ def log_partition(rbm: RBM, *, n_runs: int = 100, schedule="salakhutdinov", base
     AISResult
         ``log_z`` (nats) with ``log_z_std``, per-run ``log_weights`` / ``works``.
     """
-    _check_rbm(rbm)
-    n_runs = _check_count(n_runs, "n_runs")
-    seed = _check_seed(seed)
+    check_rbm(rbm)
+    n_runs = check_int(n_runs, "n_runs", 1)
+    seed = check_seed(seed)
     betas = _check_schedule(schedule)
     aA = _resolve_base(rbm, base)
     opts = dict(executor=executor, scheduler=scheduler, workers=workers, threads=threads, retries=retries,
@@ -761,7 +734,7 @@ def log_partition(rbm: RBM, *, n_runs: int = 100, schedule="salakhutdinov", base
         _forward_kernel(W, WT, b, aA, aB, dA, betas, S, logw)
         wall = time.perf_counter() - t0
     lza = base_log_partition(aA, rbm.n_hidden)
-    return AISResult(log_z=lza + _logmeanexp(logw), log_z_std=_rel_se(logw), log_weights=logw,
+    return AISResult(log_z=lza + logmeanexp(logw), log_z_std=_rel_se(logw), log_weights=logw,
                      schedule=betas, log_z_base=lza, base_biases=aA, direction="forward", seed=seed,
                      wall_s=wall, fingerprint=rbm.fingerprint())
 
@@ -789,36 +762,36 @@ def reverse_log_partition(rbm: RBM, v_start=None, *, n_runs: int = 100, schedule
     ----------
     v_start : array-like (n_runs, n_visible), binary, optional
         Starting states. ``None``: draw ``n_runs`` exact samples with
-        :func:`exact_samples` (models with a layer of at most 24 units only).
+        :func:`rbmlib.exact.equilibrium_sample` (models with a layer of at most 24 units only).
     n_runs : int
         Used only when ``v_start`` is None.
     schedule, base : as in :func:`log_partition`.
     seed : int
         Reverse run ``r`` uses stream ``(seed, REVERSE_STREAM_OFFSET + r)``;
-        exact starting samples use ``numpy.random.default_rng(seed)``.
+        exact starting samples use :func:`rbmlib.exact.equilibrium_rng` ``(seed)``.
 
     Returns
     -------
     AISResult with ``direction='reverse'``; ``log_weights`` are ``log w_R``.
     """
-    _check_rbm(rbm)
-    seed = _check_seed(seed)
+    check_rbm(rbm)
+    seed = check_seed(seed)
     betas = _check_schedule(schedule)
     aA = _resolve_base(rbm, base)
     if v_start is None:
-        n_runs = _check_count(n_runs, "n_runs")
-        if min(rbm.n_visible, rbm.n_hidden) > _MAX_EXACT_LAYER:
+        n_runs = check_int(n_runs, "n_runs", 1)
+        if min(rbm.n_visible, rbm.n_hidden) > exact.MAX_SAMPLED_LAYER:
             raise ValueError(
                 f"v_start=None needs exact samples, possible only when a layer has at most "
-                f"{_MAX_EXACT_LAYER} units (this model is {rbm.n_visible}x{rbm.n_hidden}). Pass "
+                f"{exact.MAX_SAMPLED_LAYER} units (this model is {rbm.n_visible}x{rbm.n_hidden}). Pass "
                 "v_start = equilibrium samples, e.g. rbmlib.sample(rbm, n_runs, 10000, seed=...)[0]."
             )
-        V0 = exact_samples(rbm, n_runs, seed=seed)[0]
+        V0 = exact.equilibrium_sample(rbm, n_runs, seed=seed)[0]
     else:
         V0 = _check_states(rbm, v_start, "v_start")
     logw, wall = _reverse_weights(rbm, V0, betas, aA, seed, REVERSE_STREAM_OFFSET)
     lza = base_log_partition(aA, rbm.n_hidden)
-    return AISResult(log_z=lza - _logmeanexp(logw), log_z_std=_rel_se(logw), log_weights=logw,
+    return AISResult(log_z=lza - logmeanexp(logw), log_z_std=_rel_se(logw), log_weights=logw,
                      schedule=betas, log_z_base=lza, base_biases=aA, direction="reverse", seed=seed,
                      wall_s=wall, fingerprint=rbm.fingerprint())
 
@@ -862,9 +835,9 @@ def reverse_log_likelihood(rbm: RBM, data, *, n_chains: int = 1, schedule="salak
     -------
     RAISEResult
     """
-    _check_rbm(rbm)
-    seed = _check_seed(seed)
-    n_chains = _check_count(n_chains, "n_chains")
+    check_rbm(rbm)
+    seed = check_seed(seed)
+    n_chains = check_int(n_chains, "n_chains", 1)
     betas = _check_schedule(schedule)
     aA = _resolve_base(rbm, base)
     X = _check_states(rbm, data, "data")
@@ -879,8 +852,7 @@ def reverse_log_likelihood(rbm: RBM, data, *, n_chains: int = 1, schedule="salak
         logw, wall = _reverse_weights(rbm, V0, betas, aA, seed, REVERSE_STREAM_OFFSET)
     logw = logw.reshape(X.shape[0], n_chains)
     lza = base_log_partition(aA, rbm.n_hidden)
-    m = logw.max(axis=1, keepdims=True)
-    lme = m[:, 0] + np.log(np.mean(np.exp(logw - m), axis=1))
+    lme = logmeanexp(logw, axis=1)
     negF = -np.asarray(rbm.astype(np.float64).free_energy(X), dtype=np.float64)
     return RAISEResult(per_point=negF - lza + lme, log_weights=logw, schedule=betas, log_z_base=lza,
                        base_biases=aA, seed=seed, wall_s=wall, fingerprint=rbm.fingerprint())
@@ -935,12 +907,11 @@ def bar(forward, reverse) -> BARResult:
     M = math.log(nf / nr)
 
     def g(df):
-        from scipy.special import logsumexp
         return logsumexp(_log_fermi(M + wf - df)) - logsumexp(_log_fermi(-M + wr + df))
 
     # g is increasing in df; bracket around the two one-sided (exponential-averaging) estimates
-    lo = -_logmeanexp(-wf)
-    hi = _logmeanexp(-wr)
+    lo = -logmeanexp(-wf)
+    hi = logmeanexp(-wr)
     lo, hi = min(lo, hi), max(lo, hi)
     span = max(hi - lo, 1.0)
     lo, hi = lo - span, hi + span
@@ -972,7 +943,7 @@ def average_log_likelihood(rbm: RBM, data, log_z: float, log_z_std: float = 0.0)
     log_z_std : float
         Its standard error, propagated into ``LogLikelihood.std``.
     """
-    _check_rbm(rbm)
+    check_rbm(rbm)
     if not np.isfinite(log_z):
         raise ValueError(f"log_z must be finite, got {log_z!r}.")
     if not (np.isfinite(log_z_std) and log_z_std >= 0):
@@ -987,65 +958,8 @@ def average_log_likelihood(rbm: RBM, data, log_z: float, log_z_std: float = 0.0)
 # =============================================================================
 # exact references (tiny models, by enumeration)
 # =============================================================================
-def exact_samples(rbm: RBM, n: int, *, seed: int = 0,
-                  layer_log_weights=None) -> tuple[np.ndarray, np.ndarray]:
-    """Exact samples ``(v, h) ~ p(v, h)`` by enumerating the smaller layer.
-
-    The marginal of the smaller layer (at most 24 units; ``2**20`` states for a
-    784 x 20 model) is computed exactly with :func:`rbmlib.exact.layer_log_weights`,
-    ``n`` states are drawn from it and the other layer from its conditional.
-
-    Parameters
-    ----------
-    n : int
-    seed : int
-        ``numpy.random.default_rng(seed)`` draws the states.
-    layer_log_weights : ndarray (2**n_small,), optional
-        ``rbmlib.exact.layer_log_weights(rbm, layer)`` of the smaller layer
-        (``'hidden'`` if ``n_hidden <= n_visible``), if already computed: the
-        enumeration is the expensive part (seconds for 2**20 states), and
-        ``logsumexp`` of these weights is ``log Z``.
-
-    Returns
-    -------
-    v : uint8 (n, n_visible), h : uint8 (n, n_hidden)
-    """
-    _check_rbm(rbm)
-    n = _check_count(n, "n")
-    seed = _check_seed(seed)
-    m = rbm.astype(np.float64)
-    layer = "hidden" if m.n_hidden <= m.n_visible else "visible"
-    n_small = min(m.n_visible, m.n_hidden)
-    if n_small > _MAX_EXACT_LAYER:
-        raise ValueError(
-            f"exact_samples enumerates the smaller layer: at most {_MAX_EXACT_LAYER} units, this model "
-            f"is {m.n_visible}x{m.n_hidden}. Use rbmlib.sample for approximate (Gibbs) samples."
-        )
-    if layer_log_weights is None:
-        lw = exact.layer_log_weights(m, layer, 1.0, max_units=_MAX_EXACT_LAYER)
-    else:
-        lw = np.asarray(layer_log_weights, dtype=np.float64)
-        if lw.shape != (2 ** n_small,) or not np.all(np.isfinite(lw)):
-            raise ValueError(
-                f"layer_log_weights must be the finite log weights of the {2 ** n_small} states of the "
-                f"{layer} layer (rbmlib.exact.layer_log_weights(rbm, {layer!r})), got shape {lw.shape}."
-            )
-    p = np.exp(lw - lw.max())
-    cdf = np.cumsum(p)
-    rng = np.random.default_rng(seed)
-    k = np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right")
-    k = np.minimum(k, cdf.size - 1)
-    shifts = np.arange(n_small - 1, -1, -1, dtype=np.int64)
-    small = ((k[:, None] >> shifts[None, :]) & 1).astype(np.uint8)
-    if layer == "hidden":
-        pv = m.p_v_given_h(small)
-        return (rng.random(pv.shape) < pv).astype(np.uint8), small
-    ph = m.p_h_given_v(small)
-    return small, (rng.random(ph.shape) < ph).astype(np.uint8)
-
-
 def _exact_path_setup(rbm, schedule, base, max_visible=12):
-    _check_rbm(rbm)
+    check_rbm(rbm)
     if rbm.n_visible > max_visible or rbm.n_visible + rbm.n_hidden > 20:
         raise exact.EnumerationTooLarge(
             f"exact AIS references enumerate the 2**n_visible visible states with their full transition "
@@ -1083,7 +997,7 @@ def exact_weight_moments(rbm: RBM, schedule, base=None) -> dict:
     betas, aA, logf = _exact_path_setup(rbm, schedule, base)
     K = betas.size - 1
     lza = base_log_partition(aA, rbm.n_hidden)
-    mu = np.exp(logf[0] - np.logaddexp.reduce(logf[0]))      # marginal of v_{k-1}
+    mu = np.exp(logf[0] - logsumexp(logf[0]))      # marginal of v_{k-1}
     m1 = mu.copy()
     m2 = mu.copy()
     s1 = s2 = 0.0                                             # log scales of m1, m2
@@ -1126,7 +1040,7 @@ def exact_reverse_weights(rbm: RBM, schedule, base=None) -> dict:
     lz = exact.log_partition(rbm)
     G = np.ones(logf.shape[1])
     sg = 0.0
-    p_ann = np.exp(logf[0] - np.logaddexp.reduce(logf[0]))
+    p_ann = np.exp(logf[0] - logsumexp(logf[0]))
     for k in range(1, K + 1):
         T = _kernel(rbm, betas[k], aA)
         G = T @ (np.exp(logf[k - 1] - logf[k]) * G)
@@ -1136,7 +1050,7 @@ def exact_reverse_weights(rbm: RBM, schedule, base=None) -> dict:
         p_ann = p_ann @ T
     log_mean_w = np.log(G) + sg
     log_p = logf[K] - lz
-    eq = float(np.logaddexp.reduce(log_p + log_mean_w))
+    eq = float(logsumexp(log_p + log_mean_w))
     return {"log_mean_w": log_mean_w, "log_p_ann": np.log(p_ann), "log_p": log_p, "log_z_base": lza,
             "log_z": lz, "log_mean_w_equilibrium": eq,
             "log_p_ann_from_weights": logf[K] - lza + log_mean_w}
@@ -1168,7 +1082,7 @@ def exact_path_ensemble(rbm: RBM, schedule, base=None, *, max_paths: int = 2 ** 
     lza = base_log_partition(aA, rbm.n_hidden)
     lz = exact.log_partition(rbm)
     logT = [None] + [np.log(_kernel(rbm, betas[k], aA)) for k in range(1, K)]
-    logp0 = logf[0] - np.logaddexp.reduce(logf[0])
+    logp0 = logf[0] - logsumexp(logf[0])
     logpK = logf[K] - lz
     # arrays indexed by (v_0, ..., v_{K-1}), built by broadcasting
     shape = lambda axis: tuple(S if i == axis else 1 for i in range(K))  # noqa: E731
@@ -1191,19 +1105,6 @@ def exact_path_ensemble(rbm: RBM, schedule, base=None, *, max_paths: int = 2 ** 
 # =============================================================================
 # paper-scale run and command line
 # =============================================================================
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{cpu}; {os.cpu_count()} logical CPUs; numba threads {nb.get_num_threads()}; {platform.platform()}"
-
-
 def _resolve_model(model):
     if isinstance(model, RBM):
         return model, model.metadata.get("name", "custom")
@@ -1259,10 +1160,7 @@ def paper_scale_run(model="mnist-784x500", *, n_runs: int = 100, schedule="salak
     from . import datasets
     if out is not None:
         check_output(out, overwrite=True, what="AIS result file")
-    if n_heldout is not None and (isinstance(n_heldout, (bool, np.bool_))
-                                  or not isinstance(n_heldout, (int, np.integer)) or n_heldout < 0):
-        raise ValueError(f"n_heldout must be None (all held-out digits) or an integer >= 0 (0 skips RAISE), "
-                         f"got {n_heldout!r}.")
+    n_heldout = check_int(n_heldout, "n_heldout (None: all held-out digits; 0 skips RAISE)", 0, allow_none=True)
     fwd_opts, rev_opts = dict(executor_options), dict(executor_options)
     if checkpoint_dir is not None:
         fwd_opts["checkpoint_dir"] = Path(checkpoint_dir) / "forward"
@@ -1283,7 +1181,7 @@ def paper_scale_run(model="mnist-784x500", *, n_runs: int = 100, schedule="salak
     fwd = log_partition(rbm, n_runs=n_runs, schedule=schedule, base=Xb, seed=seed, **fwd_opts)
     ll = average_log_likelihood(rbm, Xh, fwd.log_z, fwd.log_z_std)
     rec = {
-        "format": "rbmlib.ais.paper_scale_run", "format_version": 1,
+        "format": "rbmlib.ais.paper_scale_run", "format_version": 2,
         "model": name, "model_fingerprint": rbm.fingerprint(),
         "n_visible": rbm.n_visible, "n_hidden": rbm.n_hidden,
         "data": {"dataset": dataset, "base_split": base_data, "heldout_split": heldout,
@@ -1296,7 +1194,7 @@ def paper_scale_run(model="mnist-784x500", *, n_runs: int = 100, schedule="salak
         "forward": {"log_z": fwd.log_z, "log_z_std": fwd.log_z_std, "log_z_bounds_3se": list(fwd.log_z_bounds),
                     "ess": fwd.ess, "log_weights": fwd.log_weights.tolist(), "wall_s": fwd.wall_s},
         "heldout_ll": {"mean": ll.mean, "std": ll.std, "std_data": ll.std_data, "std_log_z": ll.std_log_z},
-        "machine": _machine(), "numba_threads": nb.get_num_threads(),
+        "machine": machine(), "code_version": code_version(), "numba_threads": nb.get_num_threads(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     n_rev = Xh.shape[0] if n_heldout is None else int(n_heldout)

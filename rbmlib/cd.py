@@ -50,8 +50,6 @@ free energy ``F_eq = -log Z / beta``.
 """
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -60,16 +58,14 @@ from typing import NamedTuple
 import numpy as np
 
 from . import exact
-from ._validation import check_beta, check_binary
-from .model import RBM, sigmoid, softplus
+from ._blas import one_blas_thread
+from ._validation import check_beta, check_binary, check_int
+from .model import RBM, check_rbm, sigmoid, softplus
+from .stats import entropy, kl_divergence, logsumexp
 
 __all__ = [
     "Params",
     "empirical_distribution",
-    "entropy",
-    "kl_divergence",
-    "visible_log_weights",
-    "model_visible",
     "data_statistics",
     "model_statistics",
     "log_likelihood_gradient",
@@ -84,7 +80,6 @@ __all__ = [
     "LearningRun",
     "exact_learning_run",
     "LearningLedger",
-    "equilibrium_states",
     "plot_learning_runs",
     "learning_explorer",
     "MAX_VISIBLE_TABLE",
@@ -92,31 +87,6 @@ __all__ = [
 
 #: Largest ``n_visible`` for the exact tables over all visible states.
 MAX_VISIBLE_TABLE = 16
-
-_CONTROLLER = None
-
-
-def _one_blas_thread(fn):
-    """Run ``fn`` with the BLAS limited to one thread.
-
-    The matrix products here are small (a minibatch times ``W``); a threaded
-    BLAS sharing the cores with numba's sampler threads spin-waits and can be
-    50x slower, and one thread also fixes the summation order.
-    """
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        global _CONTROLLER
-        try:
-            if _CONTROLLER is None:
-                from threadpoolctl import ThreadpoolController
-                _CONTROLLER = ThreadpoolController()
-            ctx = _CONTROLLER.limit(limits=1, user_api="blas")
-        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-            ctx = contextlib.nullcontext()
-        with ctx:
-            return fn(*args, **kwargs)
-    return wrapper
-
 
 class Params(NamedTuple):
     """Arrays shaped like the parameters: ``W`` (n_visible, n_hidden), ``a`` (n_visible,), ``b`` (n_hidden,)."""
@@ -137,12 +107,6 @@ class Params(NamedTuple):
 # ----------------------------------------------------------------------------
 # validation
 # ----------------------------------------------------------------------------
-def _check_rbm(rbm) -> RBM:
-    if not isinstance(rbm, RBM):
-        raise TypeError(f"expected an rbmlib.RBM, got {type(rbm).__name__}. Build one with rbmlib.RBM(W, a, b).")
-    return rbm
-
-
 def _check_tiny(rbm: RBM, what: str) -> None:
     if rbm.n_visible > MAX_VISIBLE_TABLE:
         raise exact.EnumerationTooLarge(
@@ -150,14 +114,6 @@ def _check_tiny(rbm: RBM, what: str) -> None:
             "Use a tiny model here; for large models use the sampled quantities (LearningLedger, "
             "replay_protocol) and rbmlib.exact.log_partition for log Z."
         )
-
-
-def _check_int(x, name: str, minimum: int) -> int:
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {x!r}.")
-    if int(x) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {x}.")
-    return int(x)
 
 
 def _check_distribution(p, n_states: int, name: str) -> np.ndarray:
@@ -216,55 +172,8 @@ def empirical_distribution(data, n_visible: int | None = None) -> np.ndarray:
     return counts / x.shape[0]
 
 
-def entropy(p) -> float:
-    """Shannon entropy ``S[p] = -sum p log p`` in nats (``0 log 0 = 0``)."""
-    p = np.asarray(p, dtype=np.float64).ravel()
-    if np.any(p < 0) or not np.all(np.isfinite(p)):
-        raise ValueError("entropy: p must hold finite non-negative probabilities.")
-    m = p > 0
-    return float(-np.sum(p[m] * np.log(p[m])))
-
-
-def kl_divergence(p, q) -> float:
-    """``KL(p || q) = sum p log(p / q)`` in nats; ``inf`` if ``q = 0`` somewhere ``p > 0``."""
-    p = np.asarray(p, dtype=np.float64).ravel()
-    q = np.asarray(q, dtype=np.float64).ravel()
-    if p.shape != q.shape:
-        raise ValueError(f"kl_divergence: p and q must have the same shape, got {p.shape} and {q.shape}.")
-    if np.any(p < 0) or np.any(q < 0):
-        raise ValueError("kl_divergence: probabilities must be non-negative.")
-    m = p > 0
-    if np.any(q[m] == 0):
-        return math.inf
-    return float(np.sum(p[m] * (np.log(p[m]) - np.log(q[m]))))
-
-
-def _logsumexp(x) -> float:
-    x = np.asarray(x, dtype=np.float64)
-    m = float(np.max(x))
-    return m + math.log(float(np.sum(np.exp(x - m))))
-
-
 def _states(n: int) -> np.ndarray:
     return exact.states(n).astype(np.float64)
-
-
-def visible_log_weights(rbm: RBM, beta: float = 1.0) -> np.ndarray:
-    """``-beta F_beta(v)`` for every visible state, shape ``(2**n_visible,)``.
-
-    ``log p_beta(v) = -beta F(v) - log Z`` with ``log Z = logsumexp`` of this
-    array. Closed form (hidden units summed analytically); tiny models only.
-    """
-    _check_rbm(rbm)
-    beta = check_beta(beta)
-    _check_tiny(rbm, "visible_log_weights")
-    return -beta * _free_energy(rbm, _states(rbm.n_visible), beta)
-
-
-def model_visible(rbm: RBM, beta: float = 1.0) -> np.ndarray:
-    """Model marginal ``p_lambda(v) = exp(-beta F(v)) / Z`` over all visible states."""
-    lw = visible_log_weights(rbm, beta)
-    return np.exp(lw - _logsumexp(lw))
 
 
 def _free_energy(rbm: RBM, V: np.ndarray, beta: float) -> np.ndarray:
@@ -304,7 +213,7 @@ def data_statistics(rbm: RBM, data, beta: float = 1.0) -> Params:
         ``W``: ``<v_i p(h_j=1|v)>`` (n_visible, n_hidden); ``a``: ``<v_i>``;
         ``b``: ``<p(h_j=1|v)>``; dimensionless.
     """
-    _check_rbm(rbm)
+    check_rbm(rbm)
     beta = check_beta(beta)
     V = _data_u8(data, rbm.n_visible).astype(np.float64)
     P = np.asarray(sigmoid(beta * (V @ np.asarray(rbm.W, np.float64) + np.asarray(rbm.b, np.float64))),
@@ -313,7 +222,7 @@ def data_statistics(rbm: RBM, data, beta: float = 1.0) -> Params:
     return _stats_visible(V, w, P)
 
 
-@_one_blas_thread
+@one_blas_thread
 def model_statistics(rbm: RBM, beta: float = 1.0, *, max_units: int = 20) -> Params:
     """Exact negative-phase statistics ``<phi>_model = <(v h^T, v, h)>_{p_beta(v, h)}``.
 
@@ -325,7 +234,7 @@ def model_statistics(rbm: RBM, beta: float = 1.0, *, max_units: int = 20) -> Par
     Params
         ``W``: ``<v_i h_j>`` (n_visible, n_hidden), ``a``: ``<v_i>``, ``b``: ``<h_j>``.
     """
-    _check_rbm(rbm)
+    check_rbm(rbm)
     beta = check_beta(beta)
     small = "hidden" if rbm.n_hidden <= rbm.n_visible else "visible"
     n_small = min(rbm.n_hidden, rbm.n_visible)
@@ -334,7 +243,7 @@ def model_statistics(rbm: RBM, beta: float = 1.0, *, max_units: int = 20) -> Par
             f"model_statistics enumerates 2**{n_small} states of the {small} layer (limit {max_units}); "
             "estimate the model statistics by sampling instead (rbmlib.sample).")
     lw = exact.layer_log_weights(rbm, small, beta, max_units=max(max_units, 1))
-    p = np.exp(lw - _logsumexp(lw))
+    p = np.exp(lw - logsumexp(lw))
     W = np.asarray(rbm.W, np.float64)
     a = np.asarray(rbm.a, np.float64)
     b = np.asarray(rbm.b, np.float64)
@@ -378,7 +287,7 @@ def log_likelihood_gradient(rbm: RBM, data, beta: float = 1.0, *, max_units: int
 
 def mean_log_likelihood(rbm: RBM, data, beta: float = 1.0, *, log_z: float | None = None) -> float:
     """Exact ``L = (1/N) sum_n log p_beta(v_n)`` in nats (via :func:`rbmlib.exact.log_likelihood`)."""
-    _check_rbm(rbm)
+    check_rbm(rbm)
     return float(np.mean(exact.log_likelihood(rbm, _data_u8(data, rbm.n_visible), beta, log_z=log_z)))
 
 
@@ -397,7 +306,7 @@ def finite_difference_gradient(rbm: RBM, data, beta: float = 1.0, *, step: float
     truncation error ``O(s^4)``, round-off ``~ 1e-16 |L| / s``. Costs
     ``4 (n_v n_h + n_v + n_h)`` exact log-likelihood evaluations: tiny models only.
     """
-    _check_rbm(rbm)
+    check_rbm(rbm)
     beta = check_beta(beta)
     _check_tiny(rbm, "finite_difference_gradient")
     if not (isinstance(step, numbers.Real) and 0 < step < 1):
@@ -434,10 +343,10 @@ def relax(rbm: RBM, p0, n_sweeps: int, beta: float = 1.0) -> np.ndarray:
     -------
     ndarray, shape (n_sweeps + 1, 2**n_visible); row ``n`` is ``p_n``.
     """
-    _check_rbm(rbm)
+    check_rbm(rbm)
     beta = check_beta(beta)
     _check_tiny(rbm, "relax")
-    n_sweeps = _check_int(n_sweeps, "n_sweeps", 0)
+    n_sweeps = check_int(n_sweeps, "n_sweeps", 0)
     p = _check_distribution(p0, 2 ** rbm.n_visible, "p0")
     Ch, Cv, _ = _visible_kernel(rbm, beta, product=False)
     out = np.empty((n_sweeps + 1, p.size))
@@ -505,7 +414,7 @@ def cd_decomposition(rbm: RBM, data, n, beta: float = 1.0) -> CDDecomposition:
     -------
     CDDecomposition
     """
-    _check_rbm(rbm)
+    check_rbm(rbm)
     beta = check_beta(beta)
     _check_tiny(rbm, "cd_decomposition")
     ns = np.atleast_1d(np.asarray(n))
@@ -514,7 +423,7 @@ def cd_decomposition(rbm: RBM, data, n, beta: float = 1.0) -> CDDecomposition:
     pD = _as_pD(rbm, data)
     Fv = _free_energy(rbm, _states(rbm.n_visible), beta)
     lw = -beta * Fv
-    logz = _logsumexp(lw)
+    logz = logsumexp(lw)
     pl = np.exp(lw - logz)
     P = relax(rbm, pD, int(ns.max()), beta)[ns]
     kl_data = kl_divergence(pD, pl)
@@ -558,10 +467,10 @@ def half_sweep_kl(rbm: RBM, data, n_sweeps: int, beta: float = 1.0) -> dict:
         ``'interleaved'`` (2 n_sweeps + 1,): ``kl_v[0], kl_h[0], kl_v[1], ...`` (non-increasing
         by the data-processing inequality).
     """
-    _check_rbm(rbm)
+    check_rbm(rbm)
     beta = check_beta(beta)
     _check_tiny(rbm, "half_sweep_kl")
-    n_sweeps = _check_int(n_sweeps, "n_sweeps", 0)
+    n_sweeps = check_int(n_sweeps, "n_sweeps", 0)
     pD = _as_pD(rbm, data)
     joint = exact.joint_distribution(rbm, beta)   # (2^nv, 2^nh)
     pv, ph = joint.sum(1), joint.sum(0)
@@ -638,10 +547,10 @@ def relaxation_entropy_production(rbm: RBM, p0, n: int, beta: float = 1.0) -> di
         ``p0`` (1 when ``p0 > 0`` everywhere, less for an empirical ``p0``);
         ``'reverse_support_mass'``: that probability computed directly.
     """
-    _check_rbm(rbm)
+    check_rbm(rbm)
     beta = check_beta(beta)
     _check_tiny(rbm, "relaxation_entropy_production")
-    n = _check_int(n, "n", 0)
+    n = check_int(n, "n", 0)
     p0 = _check_distribution(p0, 2 ** rbm.n_visible, "p0")
     Fv = _free_energy(rbm, _states(rbm.n_visible), beta)
     _, _, K = _visible_kernel(rbm, beta)
@@ -775,7 +684,7 @@ class LearningRun:
         return float(np.max(np.abs(lhs - rhs)))
 
 
-@_one_blas_thread
+@one_blas_thread
 def exact_learning_run(rbm: RBM, data, *, method: str = "pcd", k: int = 1, learning_rate: float = 0.1,
                        n_steps: int = 100, beta: float = 1.0, chains0=None, keep_models: bool = False) -> LearningRun:
     """Train a tiny RBM with the *expected* update of CD-k, PCD-k or maximum likelihood, exactly.
@@ -816,13 +725,13 @@ def exact_learning_run(rbm: RBM, data, *, method: str = "pcd", k: int = 1, learn
     -------
     LearningRun
     """
-    _check_rbm(rbm)
+    check_rbm(rbm)
     beta = check_beta(beta)
     _check_tiny(rbm, "exact_learning_run")
     if method not in ("pcd", "cd", "ml"):
         raise ValueError(f"method must be 'pcd', 'cd' or 'ml', got {method!r}.")
-    k = _check_int(k, "k", 1)
-    n_steps = _check_int(n_steps, "n_steps", 1)
+    k = check_int(k, "k", 1)
+    n_steps = check_int(n_steps, "n_steps", 1)
     if not (isinstance(learning_rate, numbers.Real) and math.isfinite(learning_rate) and learning_rate > 0):
         raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}.")
     lr = float(learning_rate)
@@ -842,7 +751,7 @@ def exact_learning_run(rbm: RBM, data, *, method: str = "pcd", k: int = 1, learn
     def tables(W, a, b):
         F = -(S @ a) - softplus(beta * (S @ W + b)).sum(1) / beta
         lw = -beta * F
-        logz = _logsumexp(lw)
+        logz = logsumexp(lw)
         P = sigmoid(beta * (S @ W + b))                             # p(h=1|v), (2^nv, nh)
         r = RBM(W, a, b)
         return F, logz, np.exp(lw - logz), P, (exact.conditional_hidden(r, beta), exact.conditional_visible(r, beta))
@@ -990,7 +899,7 @@ class LearningLedger:
             return _free_energy(rbm, V, self.beta)
         return _joint_energy(rbm, V, np.asarray(chains.h, np.float64))
 
-    @_one_blas_thread
+    @one_blas_thread
     def __call__(self, step) -> None:
         rb, ra, chains = step.rbm_before, step.rbm_after, step.chains
         if step.v_data is None:
@@ -1079,37 +988,6 @@ class LearningLedger:
         return float(np.max(np.abs(e_now - self.energy_start - self.work_per_chain - self.heat_per_chain)))
 
 
-def equilibrium_states(rbm: RBM, n_samples: int, *, log_weights, beta: float = 1.0, seed: int = 0):
-    """Exact, independent samples ``(v, h) ~ p_beta(v, h)`` from precomputed hidden log-weights.
-
-    ``h`` is drawn from the exact hidden marginal given by ``log_weights`` (the
-    ``2**n_hidden`` values of :func:`rbmlib.exact.layer_log_weights` ``(rbm, 'hidden', beta)``,
-    which also give ``log Z`` = their log-sum-exp, so one enumeration serves both),
-    then ``v ~ p_beta(v | h)``. No Markov chain, no burn-in. Use as
-    ``start=(v, h)`` of :func:`rbmlib.thermo.run_protocol`, whose own
-    ``start='equilibrium'`` enumerates again (with the mean energy, which costs more).
-
-    Returns
-    -------
-    v : ndarray of uint8, shape (n_samples, n_visible)
-    h : ndarray of uint8, shape (n_samples, n_hidden)
-    """
-    _check_rbm(rbm)
-    beta = check_beta(beta)
-    n_samples = _check_int(n_samples, "n_samples", 1)
-    lw = np.asarray(log_weights, np.float64)
-    if lw.shape != (2 ** rbm.n_hidden,) or not np.all(np.isfinite(lw)):
-        raise ValueError(f"log_weights must be {2 ** rbm.n_hidden} finite values (exact.layer_log_weights of the "
-                         f"hidden layer), got shape {lw.shape}.")
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x45514C]))
-    cdf = np.cumsum(np.exp(lw - lw.max()))
-    k = np.minimum(np.searchsorted(cdf, rng.random(n_samples) * cdf[-1], side="right"), lw.size - 1)
-    H = ((k[:, None] >> np.arange(rbm.n_hidden - 1, -1, -1)[None, :]) & 1).astype(np.uint8)
-    prob = sigmoid(beta * (H @ np.asarray(rbm.W, np.float64).T + np.asarray(rbm.a, np.float64)))
-    V = (rng.random(prob.shape) < prob).astype(np.uint8)
-    return V, H
-
-
 # ----------------------------------------------------------------------------
 # figures and the explorer
 # ----------------------------------------------------------------------------
@@ -1161,9 +1039,9 @@ def learning_explorer(rbm: RBM, data, *, n_steps: int = 300, beta: float = 1.0):
     import matplotlib.pyplot as plt
     from .plotting import explorer_box, explorer_slider
 
-    _check_rbm(rbm)
+    check_rbm(rbm)
     _check_tiny(rbm, "learning_explorer")
-    n_steps = _check_int(n_steps, "n_steps", 1)
+    n_steps = check_int(n_steps, "n_steps", 1)
     k_slider = explorer_slider(widgets.IntSlider, "Gibbs sweeps k", value=1, min=1, max=20)
     lr_slider = explorer_slider(widgets.FloatLogSlider, "learning rate \u03b7", value=0.3, base=10, min=-2,
                                 max=0.5, step=0.025, readout_format=".3g")

@@ -95,7 +95,6 @@ import concurrent.futures as cf
 import hashlib
 import json
 import math
-import numbers
 import os
 import signal
 import socket
@@ -110,7 +109,8 @@ import numpy as np
 
 from ._io import atomic_savez, atomic_write_text, remove_stale_temporaries
 from ._locking import lock_folder
-from .model import RBM
+from ._validation import check_int, check_seed
+from .model import RBM, check_rbm
 
 __all__ = [
     "run_ensemble",
@@ -674,17 +674,9 @@ class _Dask:
                 self._cluster.close()
 
 
-def _check_count(x, name, minimum=1, allow_none=True):
-    if x is None and allow_none:
-        return None
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral) or x < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {x!r}.")
-    return int(x)
-
-
 def _backend(executor, scheduler, workers, threads, retries):
-    workers = _check_count(workers, "workers")
-    threads = _check_count(threads, "threads")
+    workers = check_int(workers, "workers", 1, allow_none=True)
+    threads = check_int(threads, "threads", 1, allow_none=True)
     cpus = os.cpu_count() or 1
     if executor is not None and not isinstance(executor, str):
         if scheduler is not None or workers is not None:
@@ -865,15 +857,12 @@ def run_ensemble(fn, rbm: RBM, n_chains: int, *, seed: int = 0, params: dict | N
     rbmlib._locking.RunLocked
         Another live process is using ``checkpoint_dir`` (the message names it).
     """
-    if not isinstance(rbm, RBM):
-        raise TypeError(f"rbm must be an rbmlib.RBM, got {type(rbm).__name__}.")
-    n_chains = _check_count(n_chains, "n_chains", allow_none=False)
-    shard_size = _check_count(shard_size, "shard_size", allow_none=False)
-    retries = _check_count(retries, "retries", minimum=0, allow_none=False)
-    max_shards = _check_count(max_shards, "max_shards", minimum=0)
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2 ** 64:
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}.")
-    seed = int(seed)
+    check_rbm(rbm)
+    n_chains = check_int(n_chains, "n_chains", 1)
+    shard_size = check_int(shard_size, "shard_size", 1)
+    retries = check_int(retries, "retries", 0)
+    max_shards = check_int(max_shards, "max_shards", 0, allow_none=True)
+    seed = check_seed(seed)
     params = {} if params is None else dict(params)
     key = _run_key(fn, rbm, n_chains, seed, params)
     key_sha = _key_sha(key)

@@ -17,6 +17,14 @@ expansion of ``k`` with unit 0 as the most significant bit (so rows read
 ``000, 001, 010, ...``). Every table here is indexed in that order. Joint states
 ``(v, h)`` are flattened as ``k = k_v * 2**n_hidden + k_h``.
 
+Exact equilibrium samples
+-------------------------
+:func:`equilibrium_sample` draws independent ``(v, h) ~ p_beta(v, h)`` with no Markov
+chain: from the joint table for tiny models, else the smaller layer (at most 24 units)
+from its enumerated marginal (:func:`layer_table`, cached) and the other layer from
+its exact conditional. It is the one exact sampler of the library (thermodynamic
+protocols, AIS and the book start from it).
+
 All log-quantities are computed with log-sum-exp, so weights up to |W| ~ 30 and
 beyond are safe.
 """
@@ -24,13 +32,16 @@ from __future__ import annotations
 
 import math
 import numbers
-import time
+from collections import OrderedDict
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
 
-from ._validation import check_beta
-from .model import RBM
+from ._validation import check_beta, check_int
+from ._validation import check_seed
+from .model import RBM, check_rbm, sigmoid
+from .stats import logsumexp
 
 __all__ = [
     "states",
@@ -52,6 +63,11 @@ __all__ = [
     "detailed_balance_violation",
     "total_variation",
     "entropy_production",
+    "LayerTable",
+    "layer_table",
+    "equilibrium_rng",
+    "sample_states",
+    "equilibrium_sample",
     "EnumerationTooLarge",
     "MAX_LAYER_UNITS",
     "MAX_JOINT_UNITS",
@@ -67,6 +83,8 @@ MAX_LAYER_UNITS = 21
 MAX_LAYER_WORK = 2 ** 21 * 784
 #: Largest ``n_visible + n_hidden`` for joint tables / transition matrices by default.
 MAX_JOINT_UNITS = 12
+#: Largest smaller layer of :func:`layer_table` and :func:`equilibrium_sample`.
+MAX_SAMPLED_LAYER = 24
 
 # Measured throughput of the Gray-code kernel, in (state x unit) evaluations per
 # second per core, used only to tell the user how long a refused job would take
@@ -99,18 +117,6 @@ def states(n: int) -> np.ndarray:
 
 def _log_sigmoid(x):
     return -np.logaddexp(0.0, -x)
-
-
-def _logsumexp(x, axis=None):
-    m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
-    return np.squeeze(out, axis=axis) if axis is not None else out.reshape(())[()]
-
-
-def _check_rbm(rbm):
-    if not isinstance(rbm, RBM):
-        raise TypeError(f"expected an rbmlib.RBM, got {type(rbm).__name__}.")
 
 
 def _check_joint_size(rbm: RBM, max_units: int, what: str):
@@ -282,9 +288,7 @@ def _layer_setup(rbm: RBM, layer: str | None):
 def _check_layer_size(n_small: int, n_large: int, max_units):
     """Refuse enumerations over the limit: ``max_units`` units if given, else the default limit
     (``n_small <= MAX_LAYER_UNITS`` and ``2**n_small * n_large <= MAX_LAYER_WORK``, about a minute)."""
-    if max_units is not None and (isinstance(max_units, bool) or not isinstance(max_units, (int, np.integer))
-                                  or max_units < 0):
-        raise ValueError(f"max_units must be None (the default limit) or an integer >= 0, got {max_units!r}.")
+    check_int(max_units, "max_units (None: the default limit)", 0, allow_none=True)
     work = (2.0 ** n_small) * max(n_large, 1)
     if max_units is None:
         too_large = n_small > MAX_LAYER_UNITS or work > MAX_LAYER_WORK
@@ -329,7 +333,7 @@ def _overflow_error(rbm: RBM, beta: float, what: str) -> FloatingPointError:
 
 
 def _enumerate(rbm, beta, layer, want_logw, want_energy, max_units):
-    _check_rbm(rbm)
+    check_rbm(rbm)
     beta = check_beta(beta)
     WT, c_small, c_large, name = _layer_setup(rbm, layer)
     _check_layer_size(WT.shape[0], WT.shape[1], max_units)
@@ -418,7 +422,7 @@ def log_likelihood(rbm: RBM, data, beta: float = 1.0, *, log_z: float | None = N
 # ----------------------------------------------------------------------------
 def joint_log_weights(rbm: RBM, beta: float = 1.0, *, max_units: int = 24) -> np.ndarray:
     """``-beta E(v, h)`` for all joint states, shape ``(2**n_visible, 2**n_hidden)``."""
-    _check_rbm(rbm)
+    check_rbm(rbm)
     beta = check_beta(beta)
     _check_joint_size(rbm, max_units, "joint_log_weights")
     V = states(rbm.n_visible).astype(np.float64)
@@ -435,19 +439,19 @@ def joint_log_weights(rbm: RBM, beta: float = 1.0, *, max_units: int = 24) -> np
 def joint_distribution(rbm: RBM, beta: float = 1.0, *, max_units: int = 24) -> np.ndarray:
     """Exact ``p_beta(v, h)``, shape ``(2**n_visible, 2**n_hidden)``, sums to 1."""
     lw = joint_log_weights(rbm, beta, max_units=max_units)
-    return np.exp(lw - _logsumexp(lw))
+    return np.exp(lw - logsumexp(lw))
 
 
 def marginal_visible(rbm: RBM, beta: float = 1.0) -> np.ndarray:
     """Exact ``p_beta(v)`` over :func:`states` ``(n_visible)``, shape ``(2**n_visible,)``."""
     lw = layer_log_weights(rbm, "visible", beta)
-    return np.exp(lw - _logsumexp(lw))
+    return np.exp(lw - logsumexp(lw))
 
 
 def marginal_hidden(rbm: RBM, beta: float = 1.0) -> np.ndarray:
     """Exact ``p_beta(h)`` over :func:`states` ``(n_hidden)``, shape ``(2**n_hidden,)``."""
     lw = layer_log_weights(rbm, "hidden", beta)
-    return np.exp(lw - _logsumexp(lw))
+    return np.exp(lw - logsumexp(lw))
 
 
 def _conditional(field: np.ndarray, n_out: int) -> np.ndarray:
@@ -461,7 +465,7 @@ def _conditional(field: np.ndarray, n_out: int) -> np.ndarray:
 
 def conditional_hidden(rbm: RBM, beta: float = 1.0, *, max_units: int = 24) -> np.ndarray:
     """Matrix of ``p_beta(h | v)``: shape ``(2**n_visible, 2**n_hidden)``, rows sum to 1."""
-    _check_rbm(rbm)
+    check_rbm(rbm)
     beta = check_beta(beta)
     _check_joint_size(rbm, max_units, "conditional_hidden")
     V = states(rbm.n_visible).astype(np.float64)
@@ -473,7 +477,7 @@ def conditional_hidden(rbm: RBM, beta: float = 1.0, *, max_units: int = 24) -> n
 
 def conditional_visible(rbm: RBM, beta: float = 1.0, *, max_units: int = 24) -> np.ndarray:
     """Matrix of ``p_beta(v | h)``: shape ``(2**n_hidden, 2**n_visible)``, rows sum to 1."""
-    _check_rbm(rbm)
+    check_rbm(rbm)
     beta = check_beta(beta)
     _check_joint_size(rbm, max_units, "conditional_visible")
     H = states(rbm.n_hidden).astype(np.float64)
@@ -668,3 +672,146 @@ def entropy_production(T, p) -> float:
         return float("inf")
     m = F > 0
     return float(0.5 * np.sum((F[m] - G[m]) * (np.log(F[m]) - np.log(G[m]))))
+
+
+# ----------------------------------------------------------------------------
+# exact equilibrium samples (any model with a layer of at most 24 units)
+# ----------------------------------------------------------------------------
+class LayerTable(NamedTuple):
+    """One enumeration of the smaller layer at one inverse temperature.
+
+    ``log_z`` (nats), ``mean_energy`` (energy units), ``log_weights`` (the ``2**n``
+    unnormalised log marginals of :func:`layer_log_weights`) and ``layer``
+    (``'visible'`` or ``'hidden'``).
+    """
+
+    log_z: float
+    mean_energy: float
+    log_weights: np.ndarray
+    layer: str
+
+
+_TABLES: "OrderedDict[tuple, LayerTable]" = OrderedDict()
+_TABLES_KEPT = 8
+
+
+def layer_table(rbm: RBM, beta: float = 1.0) -> LayerTable:
+    """``log Z``, ``<E>`` and the log weights of the smaller layer in one Gray-code pass (cached).
+
+    The last few tables (per model fingerprint and ``beta``) are kept, so repeated
+    calls cost nothing; a 784 x 20 model takes about 10-30 s the first time.
+
+    Raises
+    ------
+    EnumerationTooLarge
+        The smaller layer has more than 24 units.
+    """
+    check_rbm(rbm)
+    beta = check_beta(beta)
+    key = (rbm.fingerprint(), float(beta))
+    if key in _TABLES:
+        _TABLES.move_to_end(key)
+        return _TABLES[key]
+    layer = "hidden" if rbm.n_hidden <= rbm.n_visible else "visible"
+    n_small = min(rbm.n_visible, rbm.n_hidden)
+    if n_small > MAX_SAMPLED_LAYER:
+        raise EnumerationTooLarge(
+            f"exact equilibrium tables enumerate the smaller layer: at most {MAX_SAMPLED_LAYER} units, this "
+            f"model is {rbm.n_visible}x{rbm.n_hidden}. Use a model with a layer of at most {MAX_SAMPLED_LAYER} "
+            "units, estimate log Z with AIS (rbmlib.ais) and sample with Gibbs chains (rbmlib.sample)."
+        )
+    log_z, mean_e, logw, name = _enumerate(rbm, beta, layer, True, True, MAX_SAMPLED_LAYER)
+    out = LayerTable(float(log_z), float(mean_e), np.asarray(logw), name)
+    _TABLES[key] = out
+    while len(_TABLES) > _TABLES_KEPT:
+        _TABLES.popitem(last=False)
+    return out
+
+
+def equilibrium_rng(seed: int) -> np.random.Generator:
+    """The NumPy generator of :func:`equilibrium_sample` for ``seed``.
+
+    A stream of its own (``SeedSequence([seed, 0x7E177])``), distinct from the chains'
+    xoshiro streams keyed by ``(seed, chain)``, so a protocol may start from exact samples
+    and run chains with the same seed.
+    """
+    return np.random.default_rng(np.random.SeedSequence([check_seed(seed), 0x7E177]))
+
+
+def _bits(idx: np.ndarray, n: int) -> np.ndarray:
+    shifts = np.arange(n - 1, -1, -1, dtype=np.int64)
+    return ((idx[:, None].astype(np.int64) >> shifts[None, :]) & 1).astype(np.uint8)
+
+
+def _draw_index(p, n, rng):
+    c = np.cumsum(p)
+    u = rng.random(n) * c[-1]
+    return np.minimum(np.searchsorted(c, u, side="right"), p.size - 1).astype(np.int64)
+
+
+def sample_states(p, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_samples`` states drawn from the table ``p`` over :func:`states` ``(n)`` order (inverse CDF).
+
+    ``p`` (length ``2**n``) need not be normalised. Returns uint8 ``(n_samples, n)``, unit 0
+    the most significant bit.
+    """
+    p = np.asarray(p, dtype=np.float64).ravel()
+    n = int(p.size).bit_length() - 1
+    if p.size < 1 or p.size != 2 ** n or not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise ValueError(f"p must hold 2**n finite non-negative weights, got {p.size} values.")
+    return _bits(_draw_index(p, check_int(n_samples, "n_samples", 1), rng), n)
+
+
+def equilibrium_sample(rbm: RBM, n_samples: int, *, beta: float = 1.0, seed: int = 0,
+                       layer_log_weights=None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact, independent samples ``(v, h) ~ p_beta(v, h)`` (no Markov chain, no burn-in).
+
+    Tiny models (``n_visible + n_hidden <= 12``) are drawn from the joint table; larger
+    ones draw the smaller layer from its exact marginal (enumerated, at most 24 units,
+    :func:`layer_table`) and the other layer from the exact conditional.
+
+    Parameters
+    ----------
+    rbm : RBM
+    n_samples : int >= 1
+    beta : float > 0
+    seed : int >= 0
+        Seeds :func:`equilibrium_rng` (a NumPy generator, not the chains' streams).
+    layer_log_weights : ndarray (2**n_small,), optional
+        :func:`layer_log_weights` of the smaller layer at ``beta`` (``'hidden'`` if
+        ``n_hidden <= n_visible``), if already computed (the enumeration is the expensive
+        part; their log-sum-exp is ``log Z``). Given, the smaller layer is drawn from them
+        even for tiny models.
+
+    Returns
+    -------
+    v : ndarray of uint8, shape (n_samples, n_visible)
+    h : ndarray of uint8, shape (n_samples, n_hidden)
+    """
+    check_rbm(rbm)
+    n_samples = check_int(n_samples, "n_samples", 1)
+    beta = check_beta(beta)
+    rng = equilibrium_rng(seed)
+    nv, nh = rbm.n_visible, rbm.n_hidden
+    layer = "hidden" if nh <= nv else "visible"
+    n_small = min(nv, nh)
+    if layer_log_weights is None:
+        if nv + nh <= MAX_JOINT_UNITS:
+            k = _draw_index(joint_distribution(rbm, beta).ravel(), n_samples, rng)
+            return _bits(k >> nh, nv), _bits(k & ((1 << nh) - 1), nh)
+        table = layer_table(rbm, beta)
+        p = np.exp(table.log_weights - table.log_z)
+    else:
+        lw = np.asarray(layer_log_weights, dtype=np.float64)
+        if lw.shape != (2 ** n_small,) or not np.all(np.isfinite(lw)):
+            raise ValueError(
+                f"layer_log_weights must be the {2 ** n_small} finite log weights of the {layer} layer "
+                f"(rbmlib.exact.layer_log_weights(rbm, {layer!r}, beta)), got shape {lw.shape}.")
+        p = np.exp(lw - logsumexp(lw))
+    small = _bits(_draw_index(p, n_samples, rng), n_small)
+    W = np.asarray(rbm.W, np.float64)
+    if layer == "hidden":
+        prob = sigmoid(beta * (small @ W.T + np.asarray(rbm.a, np.float64)))
+        return (rng.random(prob.shape) < prob).astype(np.uint8), small
+    prob = sigmoid(beta * (small @ W + np.asarray(rbm.b, np.float64)))
+    return small, (rng.random(prob.shape) < prob).astype(np.uint8)

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from ._io import atomic_savez
-from ._validation import check_beta, check_binary, check_dtype, check_finite
+from ._validation import check_beta, check_binary, check_dtype, check_finite, check_int, check_seed
 
-__all__ = ["RBM", "sigmoid", "softplus"]
+__all__ = ["RBM", "check_rbm", "sigmoid", "softplus"]
 
 _FORMAT = "rbmlib.RBM"
 _FORMAT_VERSION = 1
@@ -150,15 +150,12 @@ class RBM:
         ``W ~ N(0, scale^2)``, ``a, b ~ N(0, bias_scale^2)`` with ``bias_scale``
         defaulting to ``scale``. Deterministic for a given ``seed``.
         """
-        for name, n in (("n_visible", n_visible), ("n_hidden", n_hidden)):
-            if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {n!r}.")
+        n_visible, n_hidden = check_int(n_visible, "n_visible", 1), check_int(n_hidden, "n_hidden", 1)
         bias_scale = scale if bias_scale is None else bias_scale
         for name, x in (("scale", scale), ("bias_scale", bias_scale)):
             if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real) or not (np.isfinite(x) and x >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {x!r}.")
-        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0 (it seeds numpy.random.default_rng), got {seed!r}.")
+        seed = check_seed(seed)
         rng = np.random.default_rng(seed)
         W = scale * rng.standard_normal((n_visible, n_hidden))
         a = bias_scale * rng.standard_normal(n_visible)
@@ -429,3 +426,10 @@ class RBM:
                 "the file is corrupted. Re-create it."
             )
         return model
+
+
+def check_rbm(rbm, name: str = "rbm") -> RBM:
+    """Return ``rbm`` if it is an :class:`RBM`, else raise a ``TypeError`` saying how to build one."""
+    if not isinstance(rbm, RBM):
+        raise TypeError(f"{name} must be an rbmlib.RBM, got {type(rbm).__name__}. Build one with rbmlib.RBM(W, a, b).")
+    return rbm

@@ -80,8 +80,8 @@ import numbers
 import numpy as np
 
 from . import kernels
-from ._validation import check_beta
-from .model import RBM
+from ._validation import check_beta, check_int, check_seed
+from .model import RBM, check_rbm
 
 __all__ = ["Chains", "sample", "ORDERS"]
 
@@ -95,33 +95,6 @@ BACKENDS = ("cpu", "cuda")
 # ----------------------------------------------------------------------------
 # validation helpers
 # ----------------------------------------------------------------------------
-def _check_rbm(rbm) -> RBM:
-    if not isinstance(rbm, RBM):
-        raise TypeError(f"rbm must be an rbmlib.RBM, got {type(rbm).__name__}. Build one with rbmlib.RBM(W, a, b).")
-    return rbm
-
-
-def _check_int(x, name: str, minimum: int) -> int:
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {x!r} ({type(x).__name__}).")
-    x = int(x)
-    if x < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {x}.")
-    return x
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-        raise TypeError(
-            f"seed must be a non-negative integer (< 2**64), got {seed!r} ({type(seed).__name__}). "
-            "Chains are reproducible from (seed, chain index) alone, so pass a plain int."
-        )
-    seed = int(seed)
-    if not 0 <= seed < 2 ** 64:
-        raise ValueError(f"seed must satisfy 0 <= seed < 2**64, got {seed}.")
-    return seed
-
-
 def _check_states(x, name: str, n_chains: int, n_units: int, layer: str) -> np.ndarray:
     """Binary states -> uint8 array (n_chains, n_units) (a single state is broadcast)."""
     arr = np.asarray(x)
@@ -189,29 +162,11 @@ def _check_order(order) -> int:
     return kernels.ORDER_CODES[order]
 
 
-def _aligned_rows(M: np.ndarray) -> np.ndarray:
-    """Copy of the 2-d array M whose rows start on 64-byte (cache-line) boundaries.
-
-    Rows are zero-padded to a multiple of 64 bytes; the kernels read only the
-    first ``M.shape[1]`` entries of a row. Unaligned rows make most vector loads
-    straddle two cache lines (~10 % slower field sums); results are the same.
-    """
-    n, m = M.shape
-    per_line = 64 // M.itemsize
-    m_pad = -(-m // per_line) * per_line
-    nbytes = n * m_pad * M.itemsize
-    buf = np.empty(nbytes + 64, dtype=np.uint8)
-    start = (-buf.ctypes.data) % 64
-    out = buf[start:start + nbytes].view(M.dtype).reshape(n, m_pad)
-    out[:, :m] = M
-    out[:, m:] = 0
-    return out
-
-
 def _model_arrays(rbm: RBM):
     """W (n_visible, >= n_hidden) and W.T (n_hidden, >= n_visible) with aligned rows, a, b."""
     W = np.asarray(rbm.W)
-    return _aligned_rows(W), _aligned_rows(W.T), np.ascontiguousarray(rbm.a), np.ascontiguousarray(rbm.b)
+    return (kernels.aligned_rows(W), kernels.aligned_rows(W.T), np.ascontiguousarray(rbm.a),
+            np.ascontiguousarray(rbm.b))
 
 
 # ----------------------------------------------------------------------------
@@ -263,10 +218,10 @@ class Chains:
 
     def __init__(self, rbm: RBM, n_chains: int, *, seed: int = 0, v0=None, chain_offset: int = 0, h0=None,
                  backend: str = "cpu"):
-        self._set(_check_rbm(rbm))
-        self.n_chains = _check_int(n_chains, "n_chains", 1)
-        self.seed = _check_seed(seed)
-        self.chain_offset = _check_int(chain_offset, "chain_offset", 0)
+        self._set(check_rbm(rbm))
+        self.n_chains = check_int(n_chains, "n_chains", 1)
+        self.seed = check_seed(seed)
+        self.chain_offset = check_int(chain_offset, "chain_offset", 0)
         if self.chain_offset + self.n_chains > 2 ** 60:
             raise ValueError("chain_offset + n_chains must be below 2**60.")
         nv, nh = rbm.n_visible, rbm.n_hidden
@@ -317,7 +272,7 @@ class Chains:
         the random streams differently, so the later states then differ from a
         run that kept the old dtype.
         """
-        rbm = _check_rbm(rbm)
+        rbm = check_rbm(rbm)
         if (rbm.n_visible, rbm.n_hidden) != (self._rbm.n_visible, self._rbm.n_hidden):
             raise ValueError(
                 f"set_model needs a model with the same layer sizes: the chains have "
@@ -372,7 +327,7 @@ class Chains:
             ``E(v, h)`` (energy units, at the current model) after each sweep, if
             ``record_energy``; states are not stored.
         """
-        n_sweeps = _check_int(n_sweeps, "n_sweeps", 0)
+        n_sweeps = check_int(n_sweeps, "n_sweeps", 0)
         code = _check_order(order)
         if isinstance(beta, np.ndarray) and beta.ndim == 0:
             beta = beta.item()
@@ -488,7 +443,7 @@ def sample(rbm: RBM, n_chains: int, n_sweeps: int, *, beta=1.0, seed: int = 0, v
 
 def _sample_run(chains: Chains, n_sweeps, beta):
     """The sweeps of :func:`sample` on new chains; returns (v, h)."""
-    n_sweeps = _check_int(n_sweeps, "n_sweeps", 0)
+    n_sweeps = check_int(n_sweeps, "n_sweeps", 0)
     if n_sweeps == 0:
         if not (isinstance(beta, numbers.Real) and not isinstance(beta, (bool, np.bool_))):
             raise ValueError("with n_sweeps=0, beta must be a single positive number.")

@@ -89,8 +89,9 @@ import numpy as np
 
 from . import kernels
 from ._io import atomic_savez
-from .model import RBM
-from .sampling import Chains, _check_int, _check_rbm, _check_seed
+from ._validation import check_int, check_seed
+from .model import RBM, check_rbm
+from .sampling import Chains
 
 __all__ = ["Tempering", "sample", "check_ladder", "geometric_ladder", "adapt_ladder",
            "communication_barrier", "SWAP_STREAM_OFFSET", "SCHEMES", "swap_log_acceptance"]
@@ -165,7 +166,7 @@ def geometric_ladder(beta_min: float, beta_max: float = 1.0, n: int = 16) -> np.
     Returns float64 (n,), strictly increasing, with ``[0] = beta_min`` and
     ``[-1] = beta_max`` exactly.
     """
-    n = _check_int(n, "n", 2)
+    n = check_int(n, "n", 2)
     for name, x in (("beta_min", beta_min), ("beta_max", beta_max)):
         if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real) or not np.isfinite(x) or x <= 0:
             raise ValueError(f"{name} must be a finite number > 0, got {x!r}.")
@@ -229,7 +230,7 @@ def adapt_ladder(betas, rejection, n: int | None = None) -> np.ndarray:
     float64 (n,) strictly increasing ladder.
     """
     b = check_ladder(betas)
-    n = b.size if n is None else _check_int(n, "n", 2)
+    n = b.size if n is None else check_int(n, "n", 2)
     lam = communication_barrier(b, rejection)["cumulative"]
     # a pair that never rejects still gets a sliver of barrier so Lambda stays strictly increasing
     floor = 1e-6 * max(lam[-1], 1e-12)
@@ -375,12 +376,12 @@ class Tempering:
 
     def __init__(self, rbm: RBM, betas, n_chains: int, *, seed: int = 0, v0=None, ensemble_offset: int = 0,
                  swap_every: int = 1, scheme: str = "deo"):
-        rbm = _check_rbm(rbm)
+        rbm = check_rbm(rbm)
         self.betas = check_ladder(betas)
-        self.n_chains = _check_int(n_chains, "n_chains", 1)
-        self.seed = _check_seed(seed)
-        self.ensemble_offset = _check_int(ensemble_offset, "ensemble_offset", 0)
-        self.swap_every = _check_int(swap_every, "swap_every", 1)
+        self.n_chains = check_int(n_chains, "n_chains", 1)
+        self.seed = check_seed(seed)
+        self.ensemble_offset = check_int(ensemble_offset, "ensemble_offset", 0)
+        self.swap_every = check_int(swap_every, "swap_every", 1)
         self._scheme = _check_scheme(scheme)
         self.scheme = scheme
         K, n, nv = self.n_temperatures, self.n_chains, rbm.n_visible
@@ -477,7 +478,7 @@ class Tempering:
         None, or float64 (len(indices), n_chains, n_sweeps): ``E`` (energy units)
         of the replica at each recorded temperature after each sweep.
         """
-        n_sweeps = _check_int(n_sweeps, "n_sweeps", 0)
+        n_sweeps = check_int(n_sweeps, "n_sweeps", 0)
         idx = self._record_indices(record_energy)
         K, n = self.n_temperatures, self.n_chains
         out = None if idx is None else np.empty((len(idx), n, n_sweeps))
@@ -594,7 +595,7 @@ class Tempering:
     @classmethod
     def load(cls, path, rbm: RBM) -> "Tempering":
         """Restore a :meth:`save`-d run for the same model (checked by fingerprint)."""
-        rbm = _check_rbm(rbm)
+        rbm = check_rbm(rbm)
         with np.load(path, allow_pickle=False) as z:
             d = {k: z[k] for k in z.files}
         meta = json.loads(str(d["meta"]))
@@ -683,8 +684,8 @@ def equilibrate_shard(rbm: RBM, seed: int, chain_offset: int, n_chains: int, *, 
     pt.reset_statistics()
     E = pt.run(n_sweeps - burn_in, record_energy=-1)[0]
     half = E.shape[1] // 2
-    snapshots = _check_int(snapshots, "snapshots", 1)
-    spacing = _check_int(spacing, "spacing", 1 if snapshots > 1 else 0)
+    snapshots = check_int(snapshots, "snapshots", 1)
+    spacing = check_int(spacing, "spacing", 1 if snapshots > 1 else 0)
     vs, hs, es = [], [], []
     for s in range(snapshots):
         if s:
@@ -749,7 +750,7 @@ def _cli_equilibrate(args) -> int:
 
     from . import diagnostics, ensemble
     from .models import load_reference
-    from .xft import code_version, machine
+    from .provenance import code_version, machine
 
     out = Path(args.out)
     if out.suffix != ".npz":
@@ -759,9 +760,9 @@ def _cli_equilibrate(args) -> int:
     if not out.parent.exists():
         raise ValueError(f"the folder of --out, {out.parent}, does not exist.")
     betas = _ladder_from_args(args)
-    n = _check_int(args.ensembles, "--ensembles", 2)
-    burn = _check_int(args.burn_in, "--burn-in", 0)
-    sweeps = _check_int(args.sweeps, "--sweeps", burn + 2)
+    n = check_int(args.ensembles, "--ensembles", 2)
+    burn = check_int(args.burn_in, "--burn-in", 0)
+    sweeps = check_int(args.sweeps, "--sweeps", burn + 2)
     rbm = RBM.load(args.model) if str(args.model).endswith(".npz") else load_reference(args.model)
     t0 = time.time()
     res = ensemble.run_ensemble(equilibrate_shard, rbm, n, seed=args.seed, reduce="concat",

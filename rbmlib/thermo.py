@@ -34,28 +34,28 @@ Contents
 --------
 Protocols: :class:`Protocol` (``linear``, ``temperature``, ``reversed``), :func:`reversed_order`.
 Equilibrium: :func:`equilibrium_stats` (cached exact ``log Z``, ``<E>``, entropy),
-:func:`free_energy_difference`, :func:`equilibrium_sample` (exact samples, no burn-in),
+:func:`free_energy_difference` (exact samples: :func:`rbmlib.exact.equilibrium_sample`),
 :func:`entropy_chain_rule` (entropy by an independent route).
 Sampling: :func:`run_protocol` -> :class:`ProtocolRun` (per-trajectory work, heat, Delta E).
 Exact (tiny models): :func:`exact_process`, :func:`exact_work_distribution`,
 :func:`exact_work_log_mgf`, :func:`crooks_exact`.
 Statistics: :func:`jarzynski`, :func:`jarzynski_bias`, :func:`crooks_test`.
-Entropy: :func:`gibbs_entropy`, :func:`relative_entropy`.
+Entropy and relative entropy live in :mod:`rbmlib.stats` (``gibbs_entropy`` is
+:func:`rbmlib.stats.entropy`, kept under this name while chapter 3 calls it).
 Figures: :func:`plot_work_histograms`, :func:`work_explorer`.
 """
 from __future__ import annotations
 
 import math
 import numbers
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import exact
-from ._validation import check_beta
-from .sampling import _check_int
-from .model import RBM, sigmoid
+from ._validation import check_beta, check_int, check_seed
+from .model import RBM, check_rbm, sigmoid
+from .stats import entropy, kl_divergence, logmeanexp
 
 __all__ = [
     "Protocol",
@@ -82,7 +82,6 @@ __all__ = [
     "CrooksTest",
     "crooks_test",
     "gibbs_entropy",
-    "relative_entropy",
     "plot_work_histograms",
     "work_explorer",
 ]
@@ -90,6 +89,11 @@ __all__ = [
 ORDERS = ("hv", "vh", "h", "v")
 SPACES = ("joint", "visible")
 _REVERSED = {"hv": "vh", "vh": "hv", "h": "h", "v": "v"}
+
+
+#: The Gibbs entropy of a probability table: :func:`rbmlib.stats.entropy` (kept under this name while
+#: chapter 3 calls ``thermo.gibbs_entropy``; new code calls ``rbmlib.stats.entropy``).
+gibbs_entropy = entropy
 
 
 # =============================================================================
@@ -216,7 +220,7 @@ class Protocol:
         schedule : array-like, shape (K + 1,), optional
             The ``t_k``, non-decreasing from 0 to 1. Default ``t_k = k / K``.
         """
-        n_steps = _check_int(n_steps, "n_steps", 1)
+        n_steps = check_int(n_steps, "n_steps", 1)
         if not (isinstance(start, RBM) and isinstance(end, RBM)):
             raise TypeError("start and end must be rbmlib.RBM instances.")
         if (start.n_visible, start.n_hidden) != (end.n_visible, end.n_hidden):
@@ -246,8 +250,7 @@ class Protocol:
         rbm : RBM
         betas : array-like, shape (K + 1,), K >= 1, entries > 0
         """
-        if not isinstance(rbm, RBM):
-            raise TypeError(f"rbm must be an rbmlib.RBM, got {type(rbm).__name__}.")
+        check_rbm(rbm)
         betas = np.atleast_1d(check_beta(betas, "betas", allow_array=True))
         if betas.ndim != 1 or betas.size < 2:
             raise ValueError(f"betas must be a 1-D array of at least 2 inverse temperatures, got shape {betas.shape}.")
@@ -292,48 +295,15 @@ class EquilibriumStats:
     layer: str
 
 
-_CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
-_CACHE_SIZE = 8
-
-
-def _small_layer(rbm: RBM) -> str:
-    return "hidden" if rbm.n_hidden <= rbm.n_visible else "visible"
-
-
-def _exact_layer(rbm: RBM, beta: float):
-    """(log Z, <E>, log weights of the smaller layer, layer) in one enumeration, cached."""
-    key = (rbm.fingerprint(), float(beta))
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
-    layer = _small_layer(rbm)
-    n_small = min(rbm.n_visible, rbm.n_hidden)
-    if n_small > 24:
-        raise exact.EnumerationTooLarge(
-            f"exact equilibrium quantities enumerate the smaller layer, here {n_small} units "
-            "(limit 24 for the cached tables used by rbmlib.thermo). Use a model with a layer of "
-            "at most 24 units, or estimate log Z with AIS."
-        )
-    # One Gray-code pass of rbmlib.exact (the engine behind exact.log_partition and
-    # exact.mean_energy) returns log Z, <E> and the layer's log weights together.
-    log_z, mean_e, logw, name = exact._enumerate(rbm, beta, layer, True, True, 24)
-    out = (float(log_z), float(mean_e), np.asarray(logw), name)
-    _CACHE[key] = out
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return out
-
-
 def equilibrium_stats(rbm: RBM, beta: float = 1.0) -> EquilibriumStats:
     """Exact ``log Z``, ``<E>`` and entropy ``S = log Z + beta <E>`` (cached per model and beta).
 
     The smaller layer (up to 24 units) is enumerated once; a 784 x 20 model takes
     about 10-30 s the first time and nothing afterwards.
     """
-    if not isinstance(rbm, RBM):
-        raise TypeError(f"rbm must be an rbmlib.RBM, got {type(rbm).__name__}.")
+    check_rbm(rbm)
     beta = check_beta(beta)
-    log_z, mean_e, _, layer = _exact_layer(rbm, beta)
+    log_z, mean_e, _, layer = exact.layer_table(rbm, beta)
     return EquilibriumStats(log_z=log_z, mean_energy=mean_e, entropy=log_z + beta * mean_e, layer=layer)
 
 
@@ -344,68 +314,9 @@ def free_energy_difference(protocol: "Protocol", beta: float = 1.0) -> float:
     return -(equilibrium_stats(protocol.end, beta).log_z - equilibrium_stats(protocol.start, beta).log_z) / beta
 
 
-def _start_rng(seed: int):
-    # a stream of its own, distinct from the chains' streams (which are keyed by (seed, chain))
-    return np.random.default_rng(np.random.SeedSequence([int(seed), 0x7E177]))
-
-
-def _index_to_bits(idx: np.ndarray, n: int) -> np.ndarray:
-    shifts = np.arange(n - 1, -1, -1, dtype=np.int64)
-    return ((idx[:, None].astype(np.int64) >> shifts[None, :]) & 1).astype(np.uint8)
-
-
-def equilibrium_sample(rbm: RBM, n_samples: int, *, beta: float = 1.0, seed: int = 0):
-    """Exact, independent samples ``(v, h) ~ p_beta(v, h)`` (no Markov chain, no burn-in).
-
-    Tiny models (``n_visible + n_hidden <= 12``) are drawn from the joint table; larger
-    ones draw the smaller layer from its exact marginal (enumerated, at most 24 units)
-    and the other layer from the exact conditional.
-
-    Parameters
-    ----------
-    rbm : RBM
-    n_samples : int >= 1
-    beta : float > 0
-    seed : int >= 0
-        Seeds a NumPy generator of its own (not the chains' streams).
-
-    Returns
-    -------
-    v : ndarray of uint8, shape (n_samples, n_visible)
-    h : ndarray of uint8, shape (n_samples, n_hidden)
-    """
-    if not isinstance(rbm, RBM):
-        raise TypeError(f"rbm must be an rbmlib.RBM, got {type(rbm).__name__}.")
-    n_samples = _check_int(n_samples, "n_samples", 1)
-    beta = check_beta(beta)
-    seed = _check_int(seed, "seed", 0)
-    rng = _start_rng(seed)
-    nv, nh = rbm.n_visible, rbm.n_hidden
-    if nv + nh <= exact.MAX_JOINT_UNITS:
-        p = exact.joint_distribution(rbm, beta).ravel()
-        k = _draw_index(p, n_samples, rng)
-        v = _index_to_bits(k >> nh, nv)
-        h = _index_to_bits(k & ((1 << nh) - 1), nh)
-        return v, h
-    log_z, _, logw, layer = _exact_layer(rbm, beta)
-    p = np.exp(logw - log_z)
-    k = _draw_index(p, n_samples, rng)
-    W = np.asarray(rbm.W, np.float64)
-    if layer == "hidden":
-        h = _index_to_bits(k, nh)
-        prob = sigmoid(beta * (h @ W.T + np.asarray(rbm.a, np.float64)))
-        v = (rng.random(prob.shape) < prob).astype(np.uint8)
-    else:
-        v = _index_to_bits(k, nv)
-        prob = sigmoid(beta * (v @ W + np.asarray(rbm.b, np.float64)))
-        h = (rng.random(prob.shape) < prob).astype(np.uint8)
-    return v, h
-
-
-def _draw_index(p, n, rng):
-    c = np.cumsum(p)
-    u = rng.random(n) * c[-1]
-    return np.minimum(np.searchsorted(c, u, side="right"), p.size - 1).astype(np.int64)
+#: Exact, independent samples ``(v, h) ~ p_beta(v, h)``: :func:`rbmlib.exact.equilibrium_sample` (kept under
+#: this name while chapter 3 calls ``thermo.equilibrium_sample``; new code calls ``rbmlib.exact``).
+equilibrium_sample = exact.equilibrium_sample
 
 
 @dataclass(frozen=True)
@@ -450,22 +361,20 @@ def entropy_chain_rule(rbm: RBM, beta: float = 1.0, *, n_samples: int = 20000, s
     sum of binary entropies of the independent units of the other layer, averaged over
     exact samples of the smaller layer (Monte Carlo with a standard error).
     """
-    if not isinstance(rbm, RBM):
-        raise TypeError(f"rbm must be an rbmlib.RBM, got {type(rbm).__name__}.")
+    check_rbm(rbm)
     beta = check_beta(beta)
-    n_samples = _check_int(n_samples, "n_samples", 2)
-    seed = _check_int(seed, "seed", 0)
-    log_z, _, logw, layer = _exact_layer(rbm, beta)
+    n_samples = check_int(n_samples, "n_samples", 2)
+    seed = check_seed(seed)
+    log_z, _, logw, layer = exact.layer_table(rbm, beta)
     logp = logw - log_z
     p = np.exp(logp)
     s_layer = float(-np.sum(p * logp))
-    rng = _start_rng(seed)
-    k = _draw_index(p, n_samples, rng)
+    small = exact.sample_states(p, n_samples, exact.equilibrium_rng(seed))
     W = np.asarray(rbm.W, np.float64)
     if layer == "hidden":
-        x = beta * (_index_to_bits(k, rbm.n_hidden) @ W.T + np.asarray(rbm.a, np.float64))
+        x = beta * (small @ W.T + np.asarray(rbm.a, np.float64))
     else:
-        x = beta * (_index_to_bits(k, rbm.n_visible) @ W + np.asarray(rbm.b, np.float64))
+        x = beta * (small @ W + np.asarray(rbm.b, np.float64))
     cond = _bernoulli_entropy_from_logit(x).sum(axis=1)
     m = float(cond.mean())
     se = float(cond.std(ddof=1) / math.sqrt(n_samples))
@@ -547,7 +456,7 @@ def run_protocol(protocol: Protocol, n_chains: int, *, beta: float = 1.0, seed: 
         :func:`reversed_order` of the forward order.
     n_sweeps_per_step : int >= 0
     start : 'equilibrium' or (v0, h0)
-        ``'equilibrium'``: exact samples of ``p_{lambda_0}`` (:func:`equilibrium_sample`).
+        ``'equilibrium'``: exact samples of ``p_{lambda_0}`` (:func:`rbmlib.exact.equilibrium_sample`).
         Or explicit start states: ``v0`` shape (n_chains, n_visible), ``h0`` shape
         (n_chains, n_hidden), entries 0/1.
     space : {'joint', 'visible'}
@@ -568,16 +477,16 @@ def run_protocol(protocol: Protocol, n_chains: int, *, beta: float = 1.0, seed: 
     from .sampling import Chains  # local import: sampling imports numba kernels
 
     protocol = _check_protocol(protocol)
-    n_chains = _check_int(n_chains, "n_chains", 1)
+    n_chains = check_int(n_chains, "n_chains", 1)
     beta = check_beta(beta)
-    seed = _check_int(seed, "seed", 0)
+    seed = check_seed(seed)
     order = _check_order(order)
     space = _check_space(space, order)
-    n_sweeps = _check_int(n_sweeps_per_step, "n_sweeps_per_step", 0)
+    n_sweeps = check_int(n_sweeps_per_step, "n_sweeps_per_step", 0)
     if isinstance(start, str):
         if start != "equilibrium":
             raise ValueError(f"start must be 'equilibrium' or a pair (v0, h0) of state arrays, got {start!r}.")
-        v0, h0 = equilibrium_sample(protocol.start, n_chains, beta=beta, seed=seed)
+        v0, h0 = exact.equilibrium_sample(protocol.start, n_chains, beta=beta, seed=seed)
     else:
         try:
             v0, h0 = start
@@ -633,7 +542,7 @@ def _exact_tables(protocol, beta, order, n_sweeps, space):
     beta = check_beta(beta)
     order = _check_order(order)
     space = _check_space(space, order)
-    n_sweeps = _check_int(n_sweeps, "n_sweeps_per_step", 0)
+    n_sweeps = check_int(n_sweeps, "n_sweeps_per_step", 0)
     nv, nh = protocol.n_visible, protocol.n_hidden
     if nv + nh > exact.MAX_JOINT_UNITS:
         raise exact.EnumerationTooLarge(
@@ -658,27 +567,6 @@ def _exact_tables(protocol, beta, order, n_sweeps, space):
     log_z0 = exact.log_partition(models[0], beta)
     log_zK = exact.log_partition(models[-1], beta)
     return E, T, p0, pK, log_z0, log_zK, beta
-
-
-def gibbs_entropy(p) -> float:
-    """``S = -sum_s p(s) log p(s)`` (nats) of a probability table (zeros contribute 0)."""
-    p = np.asarray(p, np.float64).ravel()
-    if np.any(p < 0) or not np.all(np.isfinite(p)):
-        raise ValueError("p must hold finite probabilities >= 0.")
-    nz = p > 0
-    return float(-np.sum(p[nz] * np.log(p[nz])))
-
-
-def relative_entropy(p, q) -> float:
-    """Kullback-Leibler divergence ``D(p || q) = sum p log(p / q)`` (nats), >= 0."""
-    p = np.asarray(p, np.float64).ravel()
-    q = np.asarray(q, np.float64).ravel()
-    if p.shape != q.shape:
-        raise ValueError(f"p and q must have the same shape, got {p.shape} and {q.shape}.")
-    nz = p > 0
-    if np.any(q[nz] <= 0):
-        return math.inf
-    return float(np.sum(p[nz] * (np.log(p[nz]) - np.log(q[nz]))))
 
 
 @dataclass(frozen=True)
@@ -759,8 +647,8 @@ def exact_process(protocol: Protocol, *, beta: float = 1.0, order: str = "hv", n
     d_e = float(p @ E[-1] - p0 @ E[0])
     return ExactProcess(beta=beta, delta_f=-(log_zK - log_z0) / beta, mean_work=mean_w, var_work=var_w,
                         mean_heat=heat, mean_delta_energy=d_e, jarzynski_average=jar, p_start=p0, p_end=p,
-                        p_eq_end=pK, entropy_start=gibbs_entropy(p0), entropy_end=gibbs_entropy(p),
-                        entropy_eq_end=gibbs_entropy(pK), kl_end=relative_entropy(p, pK))
+                        p_eq_end=pK, entropy_start=entropy(p0), entropy_end=entropy(p),
+                        entropy_eq_end=entropy(pK), kl_end=kl_divergence(p, pK))
 
 
 def exact_work_log_mgf(protocol: Protocol, u, *, beta: float = 1.0, order: str = "hv",
@@ -995,12 +883,6 @@ def _check_work(work, name="work") -> np.ndarray:
     return w
 
 
-def _log_mean_exp(x, axis=None):
-    m = np.max(x, axis=axis, keepdims=True)
-    out = np.log(np.mean(np.exp(x - m), axis=axis, keepdims=True)) + m
-    return np.squeeze(out, axis=axis) if axis is not None else float(out.reshape(()))
-
-
 @dataclass(frozen=True)
 class JarzynskiEstimate:
     """Jarzynski estimate ``Delta F_hat = -(1/beta) log mean exp(-beta W)``.
@@ -1044,9 +926,9 @@ def jarzynski(work, beta: float = 1.0, *, n_bootstrap: int = 0, seed: int = 0) -
     """
     w = _check_work(work)
     beta = check_beta(beta)
-    n_bootstrap = _check_int(n_bootstrap, "n_bootstrap", 0)
+    n_bootstrap = check_int(n_bootstrap, "n_bootstrap", 0)
     x = -beta * w
-    lme = _log_mean_exp(x)
+    lme = logmeanexp(x)
     y = np.exp(x - x.max())
     se = float(np.std(y, ddof=1) / (math.sqrt(w.size) * np.mean(y)) / beta)
     ess = float(y.sum() ** 2 / np.sum(y * y))
@@ -1055,7 +937,7 @@ def jarzynski(work, beta: float = 1.0, *, n_bootstrap: int = 0, seed: int = 0) -
         rng = np.random.default_rng(seed)
         est = np.empty(n_bootstrap)
         for i in range(n_bootstrap):
-            est[i] = -_log_mean_exp(x[rng.integers(0, w.size, w.size)]) / beta
+            est[i] = -logmeanexp(x[rng.integers(0, w.size, w.size)]) / beta
         se_b = float(np.std(est, ddof=1))
     return JarzynskiEstimate(delta_f=-lme / beta, stderr=se, stderr_bootstrap=se_b, ess=ess, n=int(w.size),
                              mean_work=float(w.mean()))
@@ -1097,12 +979,12 @@ def jarzynski_bias(work, beta: float, delta_f: float, n: int) -> JarzynskiBias:
     """Bias, spread and RMSE of the Jarzynski estimator with ``n`` samples, using the exact ``Delta F``."""
     w = _check_work(work)
     beta = check_beta(beta)
-    n = _check_int(n, "n", 1)
+    n = check_int(n, "n", 1)
     n_b = w.size // n
     if n_b < 2:
         raise ValueError(f"need at least 2 batches of n={n} samples, have {w.size} samples.")
     x = (-beta * w[: n_b * n]).reshape(n_b, n)
-    est = -_log_mean_exp(x, axis=1) / beta
+    est = -logmeanexp(x, axis=1) / beta
     d = est - delta_f
     xx = -beta * w
     y = np.exp(xx - xx.max())
@@ -1181,7 +1063,7 @@ def crooks_test(work_forward, work_reverse, *, beta: float, delta_f: float, bins
     wf = _check_work(work_forward, "work_forward")
     wr = -_check_work(work_reverse, "work_reverse")
     beta = check_beta(beta)
-    min_count = _check_int(min_count, "min_count", 1)
+    min_count = check_int(min_count, "min_count", 1)
     if isinstance(bins, numbers.Integral):
         lo, hi = max(wf.min(), wr.min()), min(wf.max(), wr.max())
         if not lo < hi:

@@ -53,9 +53,6 @@ import hashlib
 import json
 import math
 import numbers
-import os
-import platform
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +63,8 @@ import numpy as np
 
 from ._io import atomic_savez
 from ._locking import locks_checkpoint
-from ._validation import check_beta, check_dtype
+from ._validation import check_beta, check_dtype, check_int, check_seed
+from . import provenance
 from .model import RBM
 
 __all__ = [
@@ -414,8 +412,7 @@ def linear_schedule(start: float, epochs: int, end: float = 0.0):
     for name, x in (("start", start), ("end", end)):
         if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real) or not math.isfinite(float(x)):
             raise ValueError(f"linear_schedule: {name} must be a finite number, got {x!r}.")
-    if isinstance(epochs, (bool, np.bool_)) or not isinstance(epochs, numbers.Integral) or epochs < 1:
-        raise ValueError(f"linear_schedule: epochs must be an integer >= 1, got {epochs!r}.")
+    epochs = check_int(epochs, "linear_schedule: epochs", 1)
     return _Schedule(lambda e: start + (end - start) * e / epochs, f"linear({start}->{end} over {epochs})")
 
 
@@ -483,42 +480,9 @@ def init_model(n_visible: int, n_hidden: int, data=None, *, scale: float = 0.01,
 # ----------------------------------------------------------------------------
 # provenance and checkpoints
 # ----------------------------------------------------------------------------
+#: The files that alone determine a training run's result (their digest is recorded with the model).
 _SOURCES = ("training.py", "sampling.py", "kernels/__init__.py", "kernels/streams.py", "kernels/draws.py",
             "kernels/fields.py", "kernels/gibbs.py", "model.py", "_validation.py", "datasets.py")
-
-
-def _code_version() -> dict:
-    from . import __version__
-
-    out = {"rbmlib": __version__, "numpy": np.__version__, "numba": nb.__version__}
-    here = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for name in _SOURCES:
-        h.update(name.encode())
-        h.update((here / name).read_bytes())
-    out["source_sha256"] = h.hexdigest()  # of the files below, which alone determine a training run's result
-    out["source_files"] = list(_SOURCES)
-    root = here.parent
-    if (root / ".git").exists():
-        try:
-            rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                 timeout=10).stdout.strip()
-            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "rbmlib"],
-                                   capture_output=True, text=True, timeout=10).stdout.strip()
-            if rev:
-                out["git_commit"] = rev
-                out["git_rbmlib_dirty"] = bool(dirty)
-        except (OSError, subprocess.SubprocessError):
-            pass
-    return out
-
-
-def _machine() -> dict:
-    return {"node": platform.node(), "machine": platform.machine(), "processor": platform.processor(),
-            "system": platform.system(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
-            "numba_threads": nb.get_num_threads()}
-
-
 
 
 def _config_hash(config: dict) -> str:
@@ -641,16 +605,11 @@ def train(rbm_or_shape, data, *, method: str = "pcd", k: int = 1, epochs: int = 
         raise ValueError(f"method must be 'pcd' (persistent contrastive divergence) or 'cd' (CD-k), got {method!r}.")
     if callback_every not in ("epoch", "batch"):
         raise ValueError(f"callback_every must be 'epoch' or 'batch', got {callback_every!r}.")
-    for name, val, lo in (("k", k, 1), ("epochs", epochs, 1), ("batch_size", batch_size, 1),
-                          ("checkpoint_every", checkpoint_every, 1)):
-        if isinstance(val, (bool, np.bool_)) or not isinstance(val, numbers.Integral) or val < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {val!r}.")
-    k, epochs, batch_size = int(k), int(epochs), int(batch_size)
+    k, epochs, batch_size = check_int(k, "k", 1), check_int(epochs, "epochs", 1), check_int(batch_size, "batch_size", 1)
+    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", 1)
     beta = check_beta(beta)
     out_dtype = check_dtype(dtype)
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2 ** 63:
-        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}.")
-    seed = int(seed)
+    seed = check_seed(seed)
     lrs = _values(learning_rate, "learning_rate", epochs, strict=True)
     moms = _values(momentum, "momentum", epochs, maximum=0.999999)
     weight_decay = _values(weight_decay, "weight_decay", 1)[0]
@@ -677,9 +636,7 @@ def train(rbm_or_shape, data, *, method: str = "pcd", k: int = 1, epochs: int = 
     if n_persistent is None:
         n_persistent = min(batch_size, n) if method == "pcd" else None
     elif method == "pcd":
-        if isinstance(n_persistent, bool) or not isinstance(n_persistent, numbers.Integral) or n_persistent < 1:
-            raise ValueError(f"n_persistent must be an integer >= 1, got {n_persistent!r}.")
-        n_persistent = int(n_persistent)
+        n_persistent = check_int(n_persistent, "n_persistent", 1)
     else:
         raise ValueError("n_persistent applies to method='pcd' only.")
     n_batches = -(-n // batch_size)
@@ -725,8 +682,8 @@ def train(rbm_or_shape, data, *, method: str = "pcd", k: int = 1, epochs: int = 
 
     if threads is None:
         threads = 1 if batch_size * nv * nh < 2 ** 20 else nb.get_num_threads()
-    elif isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
-        raise ValueError(f"threads must be a positive integer or None, got {threads!r}.")
+    else:
+        threads = check_int(threads, "threads", 1)
     threads = min(int(threads), nb.config.NUMBA_NUM_THREADS)
     Pd = np.empty((batch_size, nh))
     Pm = np.empty((max(batch_size, n_persistent or 0), nh))
@@ -806,8 +763,8 @@ def train(rbm_or_shape, data, *, method: str = "pcd", k: int = 1, epochs: int = 
         "init_fingerprint": config["init_fingerprint"],
         "updates": step,
         "training_seconds": round(elapsed, 2),
-        "code": _code_version(),
-        "machine": {**_machine(), "numba_threads": threads},
+        "code": {"version": provenance.code_version(), **provenance.source_digest(_SOURCES)},
+        "machine": {**provenance.machine(), "numba_threads": threads},
         "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if metadata:

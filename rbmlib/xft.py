@@ -34,9 +34,6 @@ import datetime as _dt
 import json
 import math
 import numbers
-import os
-import platform
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,9 +44,11 @@ import numpy as np
 from ._io import atomic_savez
 from ._locking import locks_checkpoint
 from . import exact
-from ._validation import check_beta
+from ._validation import check_beta, check_int, check_seed
 from .kernels import SAMPLER_VERSION, exp_neg
-from .model import RBM
+from .model import RBM, check_rbm
+from .provenance import code_version, machine
+from .stats import chisquare_merged, homogeneity
 
 __all__ = [
     "kernel_matrix",
@@ -82,11 +81,6 @@ MERGE_TOL = 1e-11
 # =============================================================================
 # exact: tiny models
 # =============================================================================
-def _check_rbm(rbm):
-    if not isinstance(rbm, RBM):
-        raise TypeError(f"expected an rbmlib.RBM, got {type(rbm).__name__}. Build one with rbmlib.RBM(W, a, b).")
-
-
 def _check_kernel_name(kernel: str) -> str:
     if kernel == "random":
         return kernel
@@ -129,7 +123,7 @@ def kernel_matrix(rbm: RBM, kernel: str, beta: float, *, n_sweeps: int = 1) -> n
     T : ndarray, shape (2**(nv+nh), 2**(nv+nh))
         Row-stochastic; joint index ``k_v * 2**n_hidden + k_h`` as in :mod:`rbmlib.exact`.
     """
-    _check_rbm(rbm)
+    check_rbm(rbm)
     kernel = _check_kernel_name(kernel)
     beta = check_beta(beta)
     if isinstance(n_sweeps, bool) or int(n_sweeps) != n_sweeps or n_sweeps < 1:
@@ -373,7 +367,7 @@ def energies(rbm: RBM, v, h) -> np.ndarray:
     E : ndarray of float64, shape (n_states,)
         Energy units.
     """
-    _check_rbm(rbm)
+    check_rbm(rbm)
     V = _as_states(v, rbm.n_visible, "v")
     H = _as_states(h, rbm.n_hidden, "h")
     if V.shape[0] != H.shape[0]:
@@ -739,40 +733,10 @@ def _n_bins(cfg) -> int:
 
 
 
-def code_version() -> str:
-    """``git describe --always --dirty`` of the repository holding rbmlib, else the package version."""
-    from . import __version__
-    root = Path(__file__).resolve().parent.parent
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty", "--tags"], cwd=root,
-                             capture_output=True, text=True, timeout=10)
-        if out.returncode == 0 and out.stdout.strip():
-            return f"rbmlib {__version__} (git {out.stdout.strip()})"
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return f"rbmlib {__version__}"
-
-
-def machine() -> dict:
-    """Platform, CPU model, logical CPU count and numba threads of this machine."""
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
-            "numba_threads": nb.get_num_threads(), "python": platform.python_version(),
-            "numpy": np.__version__, "numba": nb.__version__}
-
-
 def _validate_run_args(rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard_size, bin_width, q_max,
                        trace_every, n_branch=1, branch_every=1, n_groups=2):
-    _check_rbm(rbm)
-    if isinstance(n_chains, bool) or not isinstance(n_chains, (int, np.integer)) or n_chains < 1:
-        raise ValueError(f"n_chains must be an integer >= 1, got {n_chains!r}.")
+    check_rbm(rbm)
+    n_chains = check_int(n_chains, "n_chains", 1)
     beta1 = check_beta(beta1, "beta1")
     if isinstance(beta2s, (int, float, np.floating, np.integer)) and not isinstance(beta2s, bool):
         beta2s = [beta2s]
@@ -787,10 +751,8 @@ def _validate_run_args(rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard
         raise ValueError(f"beta2s has repeated values {beta2s}; give each inverse temperature once.")
     for name, x, lo in (("n_equil", n_equil, 0), ("shard_size", shard_size, 1), ("trace_every", trace_every, 1),
                         ("n_branch", n_branch, 1), ("branch_every", branch_every, 1), ("n_groups", n_groups, 2)):
-        if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {x!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 63:
-        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}.")
+        check_int(x, name, lo)
+    check_seed(seed)
     orders = [order] if isinstance(order, str) else list(order)
     if not orders or any(o not in _VALID_ORDERS for o in orders) or len(set(orders)) != len(orders):
         raise ValueError(f"order must be one of {_VALID_ORDERS} or a sequence of distinct ones "
@@ -1058,9 +1020,7 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
     config = _run_config(rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard_size, bin_width, q_max,
                          trace_every, n_branch, branch_every, n_groups)
     n_chains = config["n_chains"]
-    if max_shards is not None and (isinstance(max_shards, bool) or not isinstance(max_shards, (int, np.integer))
-                                   or max_shards < 0):
-        raise ValueError(f"max_shards must be None or an integer >= 0, got {max_shards!r}.")
+    max_shards = check_int(max_shards, "max_shards", 0, allow_none=True)
     if executor is not None or scheduler is not None or workers is not None:
         return _run_xft_ensemble(rbm, config, shard_size=shard_size, checkpoint_dir=checkpoint_dir,
                                  progress=progress, max_shards=max_shards, executor=executor,
@@ -1516,9 +1476,9 @@ def exact_gof(result: "XFTResult", rbm: RBM, order: str, beta2: float, *, width:
 
     Returns
     -------
-    dict: ``chi2``, ``dof`` (groups - 1), ``p_value``, ``n_groups``.
+    dict: ``chi2``, ``dof`` (groups - 1), ``p_value``, ``n_groups``
+    (:func:`rbmlib.stats.chisquare_merged`, bins merged from the left).
     """
-    from scipy import stats
     if result.config["model_fingerprint"] != rbm.fingerprint():
         raise ValueError("the result was computed with another model (fingerprints differ).")
     if result.n_outside(order, beta2):
@@ -1530,72 +1490,24 @@ def exact_gof(result: "XFTResult", rbm: RBM, order: str, beta2: float, *, width:
         raise ValueError("the exact heat values exceed the result's grid.")
     exp = np.zeros(obs.size)
     np.add.at(exp, idx, p * result.n_starts)
-    go, ge, ao, ae = [], [], 0, 0.0
-    for o_, e_ in zip(obs, exp):
-        ao += int(o_)
-        ae += float(e_)
-        if ae >= min_expected:
-            go.append(ao)
-            ge.append(ae)
-            ao, ae = 0, 0.0
-    if go:
-        go[-1] += ao
-        ge[-1] += ae
-    go, ge = np.array(go, np.float64), np.array(ge, np.float64)
-    if go.size < 2:
-        raise ValueError("too few counts for a chi-square test.")
-    chi2 = float(np.sum((go - ge) ** 2 / ge))
-    return {"chi2": chi2, "dof": int(go.size - 1), "p_value": float(stats.chi2.sf(chi2, go.size - 1)),
-            "n_groups": int(go.size)}
+    t = chisquare_merged(obs, exp, min_expected=min_expected, merge="adjacent")
+    return {"chi2": t.statistic, "dof": t.dof, "p_value": t.pvalue, "n_groups": t.n_bins}
 
 
 def homogeneity_test(counts_a, counts_b, *, min_expected: float = 5.0) -> dict:
     """Chi-square test that two histograms (same bins) come from the same distribution.
 
-    Adjacent bins are merged from the left until both samples expect at least
-    ``min_expected`` counts in every merged bin (a remainder is merged into the last
-    group), then the 2 x K contingency chi-square is computed with ``K - 1``
-    degrees of freedom.
+    :func:`rbmlib.stats.homogeneity`: adjacent bins merged from the left until both
+    samples expect at least ``min_expected`` counts in every merged bin, then the
+    2 x K contingency chi-square with ``K - 1`` degrees of freedom.
 
     Returns
     -------
     dict: ``chi2``, ``dof``, ``p_value``, ``n_bins`` (after merging), ``n_a``, ``n_b``.
     """
-    from scipy import stats
-    a = np.asarray(counts_a, np.int64)
-    b = np.asarray(counts_b, np.int64)
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"counts_a and counts_b must be 1-D with the same bins, got {a.shape} and {b.shape}.")
-    na, nb_ = int(a.sum()), int(b.sum())
-    if na == 0 or nb_ == 0:
-        raise ValueError("both histograms must hold at least one count.")
-    fa, fb = na / (na + nb_), nb_ / (na + nb_)
-    groups_a, groups_b = [], []
-    ca = cb = 0
-    for x, y in zip(a, b):
-        ca += int(x)
-        cb += int(y)
-        tot = ca + cb
-        if tot * min(fa, fb) >= min_expected:
-            groups_a.append(ca)
-            groups_b.append(cb)
-            ca = cb = 0
-    if ca + cb:
-        if groups_a:
-            groups_a[-1] += ca
-            groups_b[-1] += cb
-        else:
-            groups_a.append(ca)
-            groups_b.append(cb)
-    ga, gb = np.array(groups_a, np.float64), np.array(groups_b, np.float64)
-    tot = ga + gb
-    ea, eb = tot * fa, tot * fb
-    chi2 = float(np.sum((ga - ea) ** 2 / ea) + np.sum((gb - eb) ** 2 / eb))
-    dof = len(ga) - 1
-    if dof < 1:
-        raise ValueError("too few counts for a chi-square test (fewer than 2 bins after merging).")
-    return {"chi2": chi2, "dof": dof, "p_value": float(stats.chi2.sf(chi2, dof)), "n_bins": len(ga),
-            "n_a": na, "n_b": nb_}
+    t = homogeneity(counts_a, counts_b, min_expected=min_expected)
+    return {"chi2": t.statistic, "dof": t.dof, "p_value": t.pvalue, "n_bins": t.n_bins,
+            "n_a": int(np.sum(counts_a)), "n_b": int(np.sum(counts_b))}
 
 
 # =============================================================================

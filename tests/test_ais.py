@@ -262,35 +262,13 @@ def test_raise_unbiased_for_annealing_model():
 def test_raise_bound_on_data():
     """Mean RAISE estimate lies below the exact mean log-likelihood (one-sided, alpha = 1e-3)."""
     rbm = RBM.random(30, 8, scale=0.8, seed=6)
-    data = exact_samples_data = ais.exact_samples(rbm, 400, seed=1)[0]
+    data = exact_samples_data = exact.equilibrium_sample(rbm, 400, seed=1)[0]
     exact_ll = exact.log_likelihood(rbm, exact_samples_data).mean()
     res = ais.reverse_log_likelihood(rbm, data, schedule=ais.make_schedule(3), seed=0)
     t = (res.mean - exact_ll) / res.mean_std
     assert t < 0 and stats.norm.cdf(t) < ALPHA
     ll = ais.average_log_likelihood(rbm, data, exact.log_partition(rbm))
     assert abs(ll.mean - exact_ll) < 1e-10 and ll.std_log_z == 0 and ll.n_points == 400
-
-
-# ----------------------------------------------------------------------------
-# exact sampling
-# ----------------------------------------------------------------------------
-@pytest.mark.parametrize("shape", [(3, 4), (5, 2)])
-def test_exact_samples_chi_square(shape):
-    rbm = RBM.random(*shape, scale=1.0, seed=8)
-    v, h = ais.exact_samples(rbm, 50000, seed=2)
-    assert v.dtype == np.uint8 and v.shape == (50000, shape[0]) and h.shape == (50000, shape[1])
-    P = exact.joint_distribution(rbm)
-    kv = v @ (1 << np.arange(shape[0] - 1, -1, -1))
-    kh = h @ (1 << np.arange(shape[1] - 1, -1, -1))
-    obs = np.bincount(kv * P.shape[1] + kh, minlength=P.size)
-    assert stats.chisquare(obs, P.ravel() * 50000).pvalue > ALPHA
-    layer = "hidden" if shape[1] <= shape[0] else "visible"
-    lw = exact.layer_log_weights(rbm, layer)
-    v2, h2 = ais.exact_samples(rbm, 50000, seed=2, layer_log_weights=lw)
-    np.testing.assert_array_equal(v2, v)
-    np.testing.assert_array_equal(h2, h)
-    with pytest.raises(ValueError, match="layer_log_weights"):
-        ais.exact_samples(rbm, 5, layer_log_weights=lw[:-1])
 
 
 # ----------------------------------------------------------------------------

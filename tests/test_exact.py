@@ -180,3 +180,50 @@ def test_chain_diagnostic_errors():
 
 def test_top_level_exports():
     assert rbmlib.exact is exact and rbmlib.RBM is RBM
+
+
+# ----------------------------------------------------------------------------
+# exact equilibrium samples
+# ----------------------------------------------------------------------------
+def _joint_index(v, h):
+    kv = v.astype(np.int64) @ (1 << np.arange(v.shape[1] - 1, -1, -1))
+    kh = h.astype(np.int64) @ (1 << np.arange(h.shape[1] - 1, -1, -1))
+    return kv * 2 ** h.shape[1] + kh
+
+
+@pytest.mark.parametrize("shape, beta", [((3, 4), 1.0), ((5, 2), 0.7), ((9, 4), 1.0), ((3, 10), 1.3)])
+def test_equilibrium_sample_chi_square(shape, beta):
+    """Joint-table route (n_visible + n_hidden <= 12) and smaller-layer route: both follow p_beta(v, h)."""
+    from scipy import stats
+
+    rbm = RBM.random(*shape, scale=1.0, seed=8)
+    n = 40000
+    v, h = exact.equilibrium_sample(rbm, n, beta=beta, seed=2)
+    assert v.dtype == np.uint8 and v.shape == (n, shape[0]) and h.shape == (n, shape[1])
+    P = exact.joint_distribution(rbm, beta, max_units=14).ravel()
+    obs = np.bincount(_joint_index(v, h), minlength=P.size)
+    assert rbmlib.stats.chisquare_merged(obs, P * n, merge="pool").pvalue > 1e-3
+    # given the smaller layer's log weights, the layer route is taken even for tiny models
+    layer = "hidden" if shape[1] <= shape[0] else "visible"
+    lw = exact.layer_log_weights(rbm, layer, beta)
+    v2, h2 = exact.equilibrium_sample(rbm, n, beta=beta, seed=2, layer_log_weights=lw)
+    obs2 = np.bincount(_joint_index(v2, h2), minlength=P.size)
+    assert rbmlib.stats.chisquare_merged(obs2, P * n, merge="pool").pvalue > 1e-3
+    if sum(shape) > exact.MAX_JOINT_UNITS:          # same route: the same draws
+        np.testing.assert_array_equal(v2, v)
+        np.testing.assert_array_equal(h2, h)
+    with pytest.raises(ValueError, match="layer_log_weights"):
+        exact.equilibrium_sample(rbm, 5, layer_log_weights=lw[:-1])
+
+
+def test_layer_table_is_cached_and_limited():
+    rbm = RBM.random(6, 3, scale=0.5, seed=1)
+    t = exact.layer_table(rbm, 0.8)
+    assert t.layer == "hidden" and t.log_weights.shape == (8,)
+    assert t.log_z == pytest.approx(exact.log_partition(rbm, 0.8), abs=1e-12)
+    assert t.mean_energy == pytest.approx(exact.mean_energy(rbm, 0.8), abs=1e-12)
+    assert exact.layer_table(rbm, 0.8) is t
+    with pytest.raises(exact.EnumerationTooLarge, match="at most 24 units"):
+        exact.layer_table(RBM(np.zeros((30, 30)), np.zeros(30), np.zeros(30)))
+    with pytest.raises(ValueError, match="seed"):
+        exact.equilibrium_sample(rbm, 3, seed=-1)

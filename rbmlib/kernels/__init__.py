@@ -42,7 +42,7 @@ measuring or testing; the bit-identity tests catch a stale cache that matters.
 from __future__ import annotations
 
 from .draws import bernoulli, bernoulli_block, exp_neg, exp_neg4
-from .fields import REFRESH, add_flips, field_from_scratch, update_field
+from .fields import REFRESH, add_flips, aligned_rows, field_from_scratch, update_field
 from .gibbs import BLOCK, ORDER_CODES, SAMPLER_VERSION, chain_energies, init_states, run_chains
 from .streams import N_LANES, seed_streams, uniforms, units_per_word, xoshiro_fill
 
@@ -52,7 +52,7 @@ __all__ = [
     # draws
     "exp_neg", "exp_neg4", "bernoulli", "bernoulli_block",
     # fields
-    "REFRESH", "field_from_scratch", "add_flips", "update_field",
+    "REFRESH", "aligned_rows", "field_from_scratch", "add_flips", "update_field",
     # sweeps
     "SAMPLER_VERSION", "BLOCK", "ORDER_CODES", "run_chains", "init_states", "chain_energies",
 ]

@@ -36,7 +36,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-__all__ = ["REFRESH", "field_from_scratch", "add_flips", "update_field"]
+__all__ = ["REFRESH", "aligned_rows", "field_from_scratch", "add_flips", "update_field"]
 
 #: A field is recomputed from scratch at every REFRESH-th update (counted since
 #: the chains were created or their model set) and updated from the units that
@@ -147,3 +147,22 @@ def update_field(rows, bias, src, snap, on, off, field, scratch):
     for i in range(n_src):
         snap[i] = src[i]
     field_from_scratch(rows, bias, src, on, field)
+
+
+def aligned_rows(M: np.ndarray) -> np.ndarray:
+    """Copy of the 2-d array M whose rows start on 64-byte (cache-line) boundaries (the ``rows`` of a field).
+
+    Rows are zero-padded to a multiple of 64 bytes; the kernels read only the
+    first ``M.shape[1]`` entries of a row. Unaligned rows make most vector loads
+    straddle two cache lines (~10 % slower field sums); results are the same.
+    """
+    n, m = M.shape
+    per_line = 64 // M.itemsize
+    m_pad = -(-m // per_line) * per_line
+    nbytes = n * m_pad * M.itemsize
+    buf = np.empty(nbytes + 64, dtype=np.uint8)
+    start = (-buf.ctypes.data) % 64
+    out = buf[start:start + nbytes].view(M.dtype).reshape(n, m_pad)
+    out[:, :m] = M
+    out[:, m:] = 0
+    return out

@@ -63,7 +63,7 @@ def run_chains(W, WT, a, b, V, H, S, FH, FV, VS, HS, n_upd_h, n_upd_v, betas, be
     W : (nv, >= nh) C-contiguous, WT : (nh, >= nv) C-contiguous, a : (nv,), b : (nh,)
         Model in float32 or float64 (all the same dtype). Rows may be padded
         (only their first nh / nv entries are read); see
-        :func:`rbmlib.sampling._model_arrays`.
+        :func:`rbmlib.kernels.fields.aligned_rows`.
     V : uint8 (n_chains, nv), H : uint8 (n_chains, nh)
         States, overwritten.
     S : uint64 (n_chains, 4 * N_LANES)
