@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.chains, args.sweeps, args.repeats = 1000, 20, 1
 
-    rbm = rbmlib.RBM.load(args.model) if args.model.endswith(".npz") else rbmlib.models.load_reference(args.model)
+    rbm = rbmlib.RBM.load(args.model) if args.model.endswith(".npz") else rbmlib.reference_models.load_reference(args.model)
     orders = ("hv", "vh")
     kw = dict(beta1=1.0, beta2s=[1.0 / t for t in args.t2], n_equil=args.sweeps, seed=2017, order=orders,
               shard_size=args.shard_size)

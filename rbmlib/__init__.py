@@ -13,7 +13,8 @@ from . import cd
 from . import datasets
 from . import diagnostics
 from . import exact
-from . import models
+from . import reference_models
+from . import models  # the former name of reference_models, while chapters 3 and 4 use it
 from . import report
 from . import sampling
 from . import stats
@@ -27,5 +28,5 @@ from .sampling import sample
 from .training import train
 
 
-__all__ = ["RBM", "ais", "cd", "datasets", "diagnostics", "exact", "load_mnist", "models", "report", "sample", "sampling", "sigmoid", "stats",
+__all__ = ["RBM", "ais", "cd", "datasets", "diagnostics", "exact", "load_mnist", "models", "reference_models", "report", "sample", "sampling", "sigmoid", "stats",
            "softplus", "tempering", "thermo", "train", "training", "xft", "__version__"]

@@ -67,7 +67,6 @@ samplers against.
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import json
 import math
@@ -83,7 +82,8 @@ from ._io import atomic_write_text, check_output
 from ._locking import locks_checkpoint
 from . import exact
 from ._validation import check_binary, check_int, check_seed
-from .kernels import N_LANES, bernoulli, exp_neg, field_from_scratch, seed_streams, uniforms, xoshiro_fill
+from .kernels import (N_LANES, REFRESH, aligned_rows, bernoulli, bernoulli_block, exp_neg, seed_streams,
+                      uniforms, update_field, xoshiro_fill)
 from .model import RBM, check_rbm
 from .provenance import code_version, machine
 from .stats import logmeanexp, logsumexp
@@ -108,7 +108,6 @@ __all__ = [
     "exact_reverse_weights",
     "exact_path_ensemble",
     "paper_scale_run",
-    "add_cli",
 ]
 
 #: Steps of the Salakhutdinov & Murray (2008) schedule: uniform spacing on
@@ -121,118 +120,99 @@ REVERSE_STREAM_OFFSET = 2 ** 40
 # =============================================================================
 # numba kernels (per-run random streams from rbmlib.kernels)
 # =============================================================================
+#: Units per partial product in :func:`_weight_and_hidden`: each factor lies in (1/2, 2], so a
+#: product of 512 stays far inside float64's range.
 _PROD_CHUNK = 512
 
 
-@nb.njit(cache=True, inline="always")
-def _hidden_step(x, beta_from, beta_to, s, words, r, h, draw, e1, q):
+@nb.njit(cache=True, error_model="numpy")
+def _weight_and_hidden(x, beta_from, beta_to, s, words, r, h, draw, e1, q):
     """Return ``sum_j softplus(beta_to x_j) - softplus(beta_from x_j)``; if ``draw``, also
     ``h_j ~ Bernoulli(sigmoid(beta_to x_j))``.
 
+    ``x`` is the kept hidden field ``v W + b`` (model dtype); everything here is float64.
     With ``e = exp(-|t|)``, ``softplus(t) = max(t, 0) + log(1 + e)``, so the sum is
     ``sum_j [max(t1_j, 0) - max(t0_j, 0)] + log prod_j (1 + e1_j) / (1 + e0_j)``; each
     factor lies in (1/2, 2], and the product is taken in chunks of ``_PROD_CHUNK``
     units (one ``log`` per chunk instead of two ``log1p`` per unit). The draw is the
-    rule of ``kernels.bernoulli`` and reuses ``e1``. Loops are split so that the
-    exponentials vectorise; every reduction runs in increasing ``j``.
-    ``e1``, ``q``: scratch arrays of length ``len(x)``.
+    rule of :func:`rbmlib.kernels.bernoulli` and reuses ``e1``. Every reduction runs in
+    increasing ``j``. ``e1``, ``q``: float64 scratch arrays of length ``len(x)``.
     """
     n = x.shape[0]
     for j in range(n):
-        a1 = exp_neg(-abs(beta_to * x[j]))
-        a0 = exp_neg(-abs(beta_from * x[j]))
+        xj = np.float64(x[j])
+        a1 = exp_neg(-abs(beta_to * xj))
+        a0 = exp_neg(-abs(beta_from * xj))
         e1[j] = a1
         q[j] = (1.0 + a1) / (1.0 + a0)
     acc = 0.0
     for j0 in range(0, n, _PROD_CHUNK):
         prod = 1.0
         for j in range(j0, min(n, j0 + _PROD_CHUNK)):
-            acc += max(beta_to * x[j], 0.0) - max(beta_from * x[j], 0.0)
+            xj = np.float64(x[j])
+            acc += max(beta_to * xj, 0.0) - max(beta_from * xj, 0.0)
             prod *= q[j]
         acc += math.log(prod)
     if draw:
         xoshiro_fill(s, words, n)
         uniforms(words, r, n)
         for j in range(n):
-            h[j] = np.uint8((r[j] * (1.0 + e1[j]) < e1[j]) != (beta_to * x[j] > 0.0))
+            h[j] = np.uint8((r[j] * (1.0 + e1[j]) < e1[j]) != (beta_to * np.float64(x[j]) > 0.0))
     return acc
 
 
-@nb.njit(cache=True, inline="always")
-def _draw_visible(y, beta, aA, s, words, r, v):
-    """``v_i ~ Bernoulli(sigmoid(beta y_i + (1 - beta) aA_i))`` with ``y = W h + a_B``."""
+@nb.njit(cache=True, error_model="numpy")
+def _draw_visible(y, beta, aA, s, words, r, t, v):
+    """``v_i ~ Bernoulli(sigmoid(beta y_i + (1 - beta) aA_i))`` with the kept field ``y = W h + a_B``.
+
+    The logits are formed in float64 (``t``, scratch) and drawn by
+    :func:`rbmlib.kernels.bernoulli_block` (``1.0 * t_i`` is ``t_i``: the rule of
+    :func:`rbmlib.kernels.bernoulli`, element by element, four quarters interleaved).
+    """
     n = v.shape[0]
-    xoshiro_fill(s, words, n)
-    uniforms(words, r, n)
     c = 1.0 - beta
     for i in range(n):
-        v[i] = bernoulli(beta * y[i] + c * aA[i], r[i])
+        t[i] = beta * np.float64(y[i]) + c * aA[i]
+    xoshiro_fill(s, words, n)
+    uniforms(words, r, n)
+    bernoulli_block(t, 1.0, r, v)
 
 
-#: Fields are recomputed from scratch at least every ``_REFRESH`` steps (between
-#: refreshes they are updated by the rows of the flipped units).
-_REFRESH = 128
-
-
-@nb.njit(cache=True, inline="always")
-def _update_field(rows, bias, new, old, idx, field, full):
-    """Bring ``field = bias + sum_{i: new_i = 1} rows[i]`` up to date after ``old -> new``.
-
-    If fewer units flipped than are on (and not ``full``), add/subtract the rows
-    of the flipped units in increasing ``i``; otherwise recompute from scratch
-    with ``kernels.field_from_scratch``. Deterministic: the choice depends on the states only.
-    """
-    if not full:
-        n = new.shape[0]
-        k = 0
-        n_on = 0
-        for i in range(n):
-            idx[k] = i
-            k += np.int64(new[i] != old[i])
-            n_on += np.int64(new[i])
-        if k < n_on:
-            nf = field.shape[0]
-            for m in range(k):
-                row = rows[idx[m]]
-                if new[idx[m]]:
-                    for j in range(nf):
-                        field[j] += row[j]
-                else:
-                    for j in range(nf):
-                        field[j] -= row[j]
-            return
-    field_from_scratch(rows, bias, new, idx, field)
-
-
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, error_model="numpy")
 def _active_sum(d, v):
+    """``sum_{i: v_i = 1} d_i`` in increasing ``i``, branch-free (the added zeros change no bit)."""
     acc = 0.0
     for i in range(v.shape[0]):
-        if v[i]:
-            acc += d[i]
+        acc += d[i] * np.float64(v[i])
     return acc
 
 
-@nb.njit(cache=True, parallel=True)
-def _forward_kernel(W, WT, b, aA, aB, dA, betas, S, logw):
+@nb.njit(cache=True, parallel=True, error_model="numpy")
+def _forward_kernel(W, WT, b, aB, aA, dA, betas, S, logw):
     """Forward AIS, one run per row of ``S`` (RNG states, advanced in place).
 
-    W (nv, nh), WT (nh, nv) C-contiguous float64; b (nh,); aA, aB, dA = aB - aA (nv,);
+    W (nv, >= nh), WT (nh, >= nv): rows of the fields (:func:`rbmlib.kernels.aligned_rows`),
+    b (nh,), aB (nv,) in the model's dtype; aA, dA = aB - aA (nv,) float64;
     betas (K+1,) with betas[0] = 0, betas[K] = 1; logw (n_runs,) output.
+    The fields ``x = v W + b`` and ``y = W h + a_B`` are kept by the sampler's rule
+    (:func:`rbmlib.kernels.update_field`, from scratch every :data:`rbmlib.kernels.REFRESH` updates).
     """
     n_runs = S.shape[0]
-    nv, nh = W.shape
+    nv = aB.shape[0]
+    nh = b.shape[0]
     K = betas.shape[0] - 1
     n_max = max(nv, nh)
     for c in nb.prange(n_runs):
-        idx = np.empty(n_max, dtype=np.int64)
-        x = np.empty(nh)
-        y = np.empty(nv)
+        on = np.empty(n_max, dtype=np.int64)
+        off = np.empty(n_max, dtype=np.int64)
+        x = np.empty(nh, dtype=W.dtype)
+        y = np.empty(nv, dtype=W.dtype)
         v = np.empty(nv, dtype=np.uint8)
         h = np.zeros(nh, dtype=np.uint8)
-        v_old = np.empty(nv, dtype=np.uint8)
-        h_old = np.empty(nh, dtype=np.uint8)
+        vs = np.empty(nv, dtype=np.uint8)
+        hs = np.empty(nh, dtype=np.uint8)
         r = np.empty(n_max)
+        t = np.empty(nv)
         words = np.empty(n_max + N_LANES, dtype=np.uint64)
         e1 = np.empty(nh)
         q = np.empty(nh)
@@ -242,59 +222,65 @@ def _forward_kernel(W, WT, b, aA, aB, dA, betas, S, logw):
         uniforms(words, r, nv)
         for i in range(nv):
             v[i] = bernoulli(aA[i], r[i])
-        field_from_scratch(W, b, v, idx, x)
+        update_field(W, b, v, vs, on, off, x, True)
+        kx = 1
+        ky = 0
         lw = 0.0
         for k in range(1, K + 1):
             b0 = betas[k - 1]
             b1 = betas[k]
             sweep = k < K
-            full = (k - 1) % _REFRESH == 0
-            h_old[:] = h
             # log f_k(v) - log f_{k-1}(v); h ~ p_k(h|v) drawn from the same exp(-|b1 x|)
-            lw += (b1 - b0) * _active_sum(dA, v) + _hidden_step(x, b0, b1, s, words, r, h, sweep, e1, q)
+            lw += (b1 - b0) * _active_sum(dA, v) + _weight_and_hidden(x, b0, b1, s, words, r, h, sweep, e1, q)
             if sweep:
-                _update_field(WT, aB, h, h_old, idx, y, full)
-                v_old[:] = v
-                _draw_visible(y, b1, aA, s, words, r, v)
-                _update_field(W, b, v, v_old, idx, x, full)
+                update_field(WT, aB, h, hs, on, off, y, ky % REFRESH == 0)
+                ky += 1
+                _draw_visible(y, b1, aA, s, words, r, t, v)
+                update_field(W, b, v, vs, on, off, x, kx % REFRESH == 0)
+                kx += 1
         logw[c] = lw
 
 
-@nb.njit(cache=True, parallel=True)
-def _reverse_kernel(W, WT, b, aA, aB, dA, betas, V0, S, logw):
-    """Reverse AIS from the visible states ``V0`` (n_runs, nv), one run per row."""
+@nb.njit(cache=True, parallel=True, error_model="numpy")
+def _reverse_kernel(W, WT, b, aB, aA, dA, betas, V0, S, logw):
+    """Reverse AIS from the visible states ``V0`` (n_runs, nv), one run per row (arrays as
+    :func:`_forward_kernel`)."""
     n_runs = S.shape[0]
-    nv, nh = W.shape
+    nv = aB.shape[0]
+    nh = b.shape[0]
     K = betas.shape[0] - 1
     n_max = max(nv, nh)
     for c in nb.prange(n_runs):
-        idx = np.empty(n_max, dtype=np.int64)
-        x = np.empty(nh)
-        y = np.empty(nv)
+        on = np.empty(n_max, dtype=np.int64)
+        off = np.empty(n_max, dtype=np.int64)
+        x = np.empty(nh, dtype=W.dtype)
+        y = np.empty(nv, dtype=W.dtype)
         v = V0[c].copy()
         h = np.empty(nh, dtype=np.uint8)
-        v_old = np.empty(nv, dtype=np.uint8)
-        h_old = np.empty(nh, dtype=np.uint8)
+        vs = np.empty(nv, dtype=np.uint8)
+        hs = np.empty(nh, dtype=np.uint8)
         r = np.empty(n_max)
+        t = np.empty(nv)
         words = np.empty(n_max + N_LANES, dtype=np.uint64)
         e1 = np.empty(nh)
         q = np.empty(nh)
         s = S[c]
-        field_from_scratch(W, b, v, idx, x)
+        update_field(W, b, v, vs, on, off, x, True)
+        kx = 1
+        ky = 0
         # h ~ p_K(h | v): first half of the sweep at beta_K (weight change 0)
-        _hidden_step(x, betas[K], betas[K], s, words, r, h, True, e1, q)
+        _weight_and_hidden(x, betas[K], betas[K], s, words, r, h, True, e1, q)
         lw = 0.0
         for k in range(K, 0, -1):
             b1 = betas[k]
             b0 = betas[k - 1]
-            full = (K - k) % _REFRESH == 0
-            _update_field(WT, aB, h, h_old, idx, y, full)
-            v_old[:] = v
-            _draw_visible(y, b1, aA, s, words, r, v)
-            _update_field(W, b, v, v_old, idx, x, full)
+            update_field(WT, aB, h, hs, on, off, y, ky % REFRESH == 0)
+            ky += 1
+            _draw_visible(y, b1, aA, s, words, r, t, v)
+            update_field(W, b, v, vs, on, off, x, kx % REFRESH == 0)
+            kx += 1
             # log f_{k-1}(v) - log f_k(v); h for the next sweep (at beta_{k-1}) from the same exps
-            h_old[:] = h
-            lw += (b0 - b1) * _active_sum(dA, v) + _hidden_step(x, b1, b0, s, words, r, h, k > 1, e1, q)
+            lw += (b0 - b1) * _active_sum(dA, v) + _weight_and_hidden(x, b1, b0, s, words, r, h, k > 1, e1, q)
         logw[c] = lw
 
 
@@ -629,12 +615,13 @@ def intermediate_rbm(rbm: RBM, beta: float, base_biases) -> RBM:
 
 
 def _arrays(rbm: RBM, aA: np.ndarray):
-    W = np.ascontiguousarray(rbm.W, dtype=np.float64)
-    WT = np.ascontiguousarray(W.T)
-    b = np.ascontiguousarray(rbm.b, dtype=np.float64)
-    aB = np.ascontiguousarray(rbm.a, dtype=np.float64)
+    """Kernel arguments: the rows and biases of the two fields in the model's dtype (as the sampler
+    keeps them), the base biases and ``d = a_B - a_A`` in float64."""
+    W = np.asarray(rbm.W)
+    aB = np.ascontiguousarray(rbm.a)
     aA = np.ascontiguousarray(aA, dtype=np.float64)
-    return W, WT, b, aA, aB, aB - aA
+    return (aligned_rows(W), aligned_rows(W.T), np.ascontiguousarray(rbm.b), aB, aA,
+            aB.astype(np.float64) - aA)
 
 
 def _streams(seed, offset, n):
@@ -650,22 +637,22 @@ def _use_ensemble(opts) -> bool:
 
 def _forward_shard(rbm, seed, chain_offset, n_chains, *, betas, aA):
     """Forward AIS runs ``chain_offset ..`` (shard function of :func:`rbmlib.ensemble.run_ensemble`)."""
-    W, WT, b, aA, aB, dA = _arrays(rbm, np.asarray(aA))
+    W, WT, b, aB, aA, dA = _arrays(rbm, np.asarray(aA))
     S = _streams(seed, chain_offset, n_chains)
     logw = np.empty(n_chains)
-    _forward_kernel(W, WT, b, aA, aB, dA, np.asarray(betas, np.float64), S, logw)
+    _forward_kernel(W, WT, b, aB, aA, dA, np.asarray(betas, np.float64), S, logw)
     return {"logw": logw}
 
 
 def _reverse_shard(rbm, seed, chain_offset, n_chains, *, betas, aA, starts, runs_per_start):
     """Reverse AIS runs ``chain_offset ..``: run ``r`` starts at ``starts[r // runs_per_start]`` and uses
     stream ``REVERSE_STREAM_OFFSET + r`` (shard function of :func:`rbmlib.ensemble.run_ensemble`)."""
-    W, WT, b, aA, aB, dA = _arrays(rbm, np.asarray(aA))
+    W, WT, b, aB, aA, dA = _arrays(rbm, np.asarray(aA))
     r = np.arange(chain_offset, chain_offset + n_chains)
     V0 = np.ascontiguousarray(np.asarray(starts, np.uint8)[r // int(runs_per_start)])
     S = _streams(seed, REVERSE_STREAM_OFFSET + chain_offset, n_chains)
     logw = np.empty(n_chains)
-    _reverse_kernel(W, WT, b, aA, aB, dA, np.asarray(betas, np.float64), V0, S, logw)
+    _reverse_kernel(W, WT, b, aB, aA, dA, np.asarray(betas, np.float64), V0, S, logw)
     return {"logw": logw}
 
 
@@ -727,11 +714,11 @@ def log_partition(rbm: RBM, *, n_runs: int = 100, schedule="salakhutdinov", base
         logw, wall = _sharded_weights(_forward_shard, rbm, n_runs, seed, {"betas": betas, "aA": aA},
                                       shard_size, opts, "AIS runs")
     else:
-        W, WT, b, aA, aB, dA = _arrays(rbm, aA)
+        W, WT, b, aB, aA, dA = _arrays(rbm, aA)
         S = _streams(seed, 0, n_runs)
         logw = np.empty(n_runs)
         t0 = time.perf_counter()
-        _forward_kernel(W, WT, b, aA, aB, dA, betas, S, logw)
+        _forward_kernel(W, WT, b, aB, aA, dA, betas, S, logw)
         wall = time.perf_counter() - t0
     lza = base_log_partition(aA, rbm.n_hidden)
     return AISResult(log_z=lza + logmeanexp(logw), log_z_std=_rel_se(logw), log_weights=logw,
@@ -740,11 +727,11 @@ def log_partition(rbm: RBM, *, n_runs: int = 100, schedule="salakhutdinov", base
 
 
 def _reverse_weights(rbm, V0, betas, aA, seed, offset):
-    W, WT, b, aA, aB, dA = _arrays(rbm, aA)
+    W, WT, b, aB, aA, dA = _arrays(rbm, aA)
     S = _streams(seed, offset, V0.shape[0])
     logw = np.empty(V0.shape[0])
     t0 = time.perf_counter()
-    _reverse_kernel(W, WT, b, aA, aB, dA, betas, V0, S, logw)
+    _reverse_kernel(W, WT, b, aB, aA, dA, betas, V0, S, logw)
     return logw, time.perf_counter() - t0
 
 
@@ -1103,13 +1090,16 @@ def exact_path_ensemble(rbm: RBM, schedule, base=None, *, max_paths: int = 2 ** 
 
 
 # =============================================================================
-# paper-scale run and command line
+# the paper-scale run (the `rbmlib ais` command: rbmlib.cli.ais)
 # =============================================================================
-def _resolve_model(model):
+def _resolve_model(model, model_name):
     if isinstance(model, RBM):
-        return model, model.metadata.get("name", "custom")
-    from . import models
-    return models.resolve_model(str(model)), str(model)
+        rbm = model
+        name = model_name or model.metadata.get("reference") or model.metadata.get("name") or "custom"
+    else:
+        rbm = RBM.load(model)
+        name = model_name or str(model)
+    return rbm, name
 
 
 def _write_json(path: Path, record: dict):
@@ -1117,7 +1107,7 @@ def _write_json(path: Path, record: dict):
 
 
 @locks_checkpoint("checkpoint_dir", "AIS checkpoint folder", folder=True)
-def paper_scale_run(model="mnist-784x500", *, n_runs: int = 100, schedule="salakhutdinov", seed: int = 0,
+def paper_scale_run(model, *, model_name: str | None = None, n_runs: int = 100, schedule="salakhutdinov", seed: int = 0,
                     base_data="train", heldout="heldout", n_heldout: int | None = None,
                     n_reverse_chains: int = 1, reverse_schedule=None, out=None, checkpoint_dir=None,
                     shard_size: int | None = None, reverse_shard_size: int | None = None,
@@ -1131,8 +1121,11 @@ def paper_scale_run(model="mnist-784x500", *, n_runs: int = 100, schedule="salak
 
     Parameters
     ----------
-    model : str, Path or RBM
-        Reference name for :func:`rbmlib.models.load_reference`, a ``.npz`` file or a model.
+    model : RBM, str or Path
+        The model, or a ``.npz`` file (:meth:`rbmlib.RBM.load`); a reference model by name is
+        :func:`rbmlib.reference_models.load_reference` (the ``rbmlib ais --model NAME`` command does that).
+    model_name : str, optional
+        Name recorded in the result (default: the model's ``reference`` or ``name`` metadata, or the path).
     base_data, heldout : str
         Splits of :func:`rbmlib.datasets.load_mnist` (embedded data set) for the base
         rates and for the held-out log-likelihood.
@@ -1169,7 +1162,7 @@ def paper_scale_run(model="mnist-784x500", *, n_runs: int = 100, schedule="salak
         fwd_opts["shard_size"] = shard_size
     if reverse_shard_size is not None:
         rev_opts["shard_size"] = reverse_shard_size
-    rbm, name = _resolve_model(model)
+    rbm, name = _resolve_model(model, model_name)
     dataset = rbm.metadata.get("dataset", "embedded")
     if dataset not in ("embedded", "mnist-full"):
         dataset = "embedded"
@@ -1216,73 +1209,3 @@ def paper_scale_run(model="mnist-784x500", *, n_runs: int = 100, schedule="salak
 def _sha(arr) -> str:
     import hashlib
     return hashlib.sha256(np.ascontiguousarray(arr, dtype=np.float64).tobytes()).hexdigest()
-
-
-def _cli_schedule(text):
-    if text == "salakhutdinov":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("schedule must be 'salakhutdinov' or a number of steps") from None
-
-
-def _cli_run(args) -> int:
-    from .ensemble import executor_options
-    opts = executor_options(args)
-    if args.out:
-        check_output(args.out, overwrite=args.force, what="--out file", hint="pass --force to overwrite it")
-    if args.heldout_points is not None and args.heldout_points < 0:
-        raise ValueError(f"--heldout-points must be >= 0 (0 skips the RAISE bound), got {args.heldout_points}.")
-    for flag, v in (("--shard-size", args.shard_size), ("--reverse-shard-size", args.reverse_shard_size)):
-        if v is not None and v < 1:
-            raise ValueError(f"{flag} must be >= 1, got {v}.")
-    if opts["scheduler"] is None and opts["workers"] is None:
-        # in this process, shard by shard: Ctrl-C / SIGTERM then stop between shards instead of
-        # after the whole pass (identical weights: every run has its own random stream)
-        opts["executor"] = "inline"
-    rec = paper_scale_run(args.model, n_runs=args.runs, schedule=args.schedule, seed=args.seed,
-                          n_heldout=args.heldout_points, n_reverse_chains=args.reverse_chains,
-                          reverse_schedule=args.reverse_schedule, out=args.out, checkpoint_dir=args.checkpoint_dir,
-                          shard_size=args.shard_size, reverse_shard_size=args.reverse_shard_size, **opts)
-    f, ll = rec["forward"], rec["heldout_ll"]
-    print(f"log Z = {f['log_z']:.3f} +- {f['log_z_std']:.3f} ({rec['n_runs']} runs x {rec['n_steps']} steps, "
-          f"{f['wall_s']:.0f} s)")
-    print(f"held-out log-likelihood = {ll['mean']:.3f} +- {ll['std']:.3f} nats")
-    if "raise" in rec:
-        r = rec["raise"]
-        print(f"RAISE lower bound ({r['n_points']} digits) = {r['mean']:.3f} +- {r['mean_std']:.3f} nats")
-    if args.out:
-        print(f"written to {args.out}")
-    return 0
-
-
-def add_cli(subparsers) -> None:
-    """Register ``rbmlib ais``: the paper-scale AIS run (see :func:`paper_scale_run`)."""
-    p = subparsers.add_parser(
-        "ais", help="AIS estimate of log Z and held-out log-likelihood of a reference model",
-        description="Forward AIS (Salakhutdinov & Murray 2008 setting by default) and the RAISE "
-                    "lower bound; writes a JSON result with provenance.")
-    p.add_argument("--model", default="mnist-784x500", help="reference model name or .npz file")
-    p.add_argument("--runs", type=int, default=100, help="number of AIS runs (default 100)")
-    p.add_argument("--schedule", type=_cli_schedule, default="salakhutdinov",
-                   help="'salakhutdinov' (14,500 steps) or a number of steps of that shape")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--heldout-points", type=int, default=None,
-                   help="held-out digits for the RAISE bound (default all; 0 skips it)")
-    p.add_argument("--reverse-chains", type=int, default=1)
-    p.add_argument("--reverse-schedule", type=_cli_schedule, default=None,
-                   help="schedule of the RAISE runs (default: same as --schedule)")
-    p.add_argument("--out", default=None, help="JSON result file (e.g. results/ais/mnist-784x500.json); checked "
-                                              "before the run, an existing file is replaced only with --force")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    p.add_argument("--checkpoint-dir", default=None,
-                   help="keep every finished shard of runs here (forward/ and raise/); rerun the same command "
-                        "to resume; locked while a run uses it")
-    p.add_argument("--shard-size", type=int, default=None,
-                   help="forward AIS runs per shard (checkpoint interval; default 10); results do not depend on it")
-    p.add_argument("--reverse-shard-size", type=int, default=None,
-                   help="RAISE runs per shard (default 100); results do not depend on it")
-    from .ensemble import add_cli_arguments
-    add_cli_arguments(p)
-    p.set_defaults(func=_cli_run)

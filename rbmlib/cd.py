@@ -80,8 +80,6 @@ __all__ = [
     "LearningRun",
     "exact_learning_run",
     "LearningLedger",
-    "plot_learning_runs",
-    "learning_explorer",
     "MAX_VISIBLE_TABLE",
 ]
 
@@ -986,84 +984,3 @@ class LearningLedger:
         else:
             e_now = np.asarray(rbm.free_energy(chains.v, self.beta), np.float64)
         return float(np.max(np.abs(e_now - self.energy_start - self.work_per_chain - self.heat_per_chain)))
-
-
-# ----------------------------------------------------------------------------
-# figures and the explorer
-# ----------------------------------------------------------------------------
-def plot_learning_runs(runs, *, labels=None, axes=None):
-    """Three panels over the updates of exact learning runs (:func:`exact_learning_run`).
-
-    1. ``KL(p_D || p_lambda_t)`` (what maximum likelihood minimises);
-    2. the objective ``CD_k(lambda_t)`` of each run's own ``k``;
-    3. the cumulative dissipated work ``beta (sum_s<t W_s - (F_eq(t) - F_eq(0)))`` on the
-       chains (nats); for CD the chains are reset at every update, so it is the sum
-       of the per-update dissipations ``beta (W_t - Delta F_t)``.
-
-    Returns the matplotlib figure.
-    """
-    import matplotlib.pyplot as plt
-
-    runs = list(runs)
-    if not runs or not all(isinstance(r, LearningRun) for r in runs):
-        raise TypeError("runs must be a non-empty sequence of LearningRun (from exact_learning_run).")
-    labels = [f"{r.method.upper()}-{r.k}, eta={r.learning_rate:g}" for r in runs] if labels is None else labels
-    if axes is None:
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
-    else:
-        fig = np.ravel(axes)[0].figure
-    ax1, ax2, ax3 = np.ravel(axes)[:3]
-    for r, lab in zip(runs, labels):
-        t = np.arange(r.kl_data.size)
-        (line,) = ax1.plot(t, r.kl_data, label=lab)
-        ax2.plot(t, r.cd_k, color=line.get_color())
-        diss = np.r_[0.0, np.cumsum(r.beta * (r.work - r.delta_F_eq))]
-        ax3.plot(t, diss, color=line.get_color())
-    ax1.set(xlabel="update t", ylabel=r"$KL(p_D\,\|\,p_{\lambda_t})$ (nats)", yscale="log")
-    ax2.set(xlabel="update t", ylabel=r"$CD_k(\lambda_t)$ (nats)", yscale="log")
-    ax3.set(xlabel="update t", ylabel=r"$\beta\,(W - \Delta F_{eq})$, cumulative (nats)")
-    ax3.set_yscale("symlog", linthresh=1e-3)
-    ax1.legend(fontsize=8)
-    return fig
-
-
-def learning_explorer(rbm: RBM, data, *, n_steps: int = 300, beta: float = 1.0):
-    """ipywidgets explorer of exact CD-k / PCD-k learning on a tiny model: sliders for ``k`` and the learning rate.
-
-    Redraws :func:`plot_learning_runs` for CD-k, PCD-k and maximum likelihood at
-    the chosen learning rate. Returns the widget; display it only in a live
-    session (see :func:`rbmlib.plotting.interactive`), since a widget's
-    representation changes between runs and would break ``pytest --nbval``.
-    """
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from .plotting import explorer_box, explorer_slider
-
-    check_rbm(rbm)
-    _check_tiny(rbm, "learning_explorer")
-    n_steps = check_int(n_steps, "n_steps", 1)
-    k_slider = explorer_slider(widgets.IntSlider, "Gibbs sweeps k", value=1, min=1, max=20)
-    lr_slider = explorer_slider(widgets.FloatLogSlider, "learning rate \u03b7", value=0.3, base=10, min=-2,
-                                max=0.5, step=0.025, readout_format=".3g")
-    out = widgets.Output()
-
-    def draw(change=None):
-        with out:
-            out.clear_output(wait=True)
-            runs = []
-            for method in ("cd", "pcd", "ml"):
-                try:
-                    runs.append(exact_learning_run(rbm, data, method=method, k=k_slider.value,
-                                                   learning_rate=lr_slider.value, n_steps=n_steps, beta=beta))
-                except FloatingPointError as exc:
-                    print(f"{method}: {exc}")
-            if runs:  # legend with the learning rate as the slider shows it (3 significant digits)
-                fig = plot_learning_runs(runs, labels=[f"{r.method.upper()}-{r.k}, \u03b7 = {r.learning_rate:#.3g}"
-                                                       for r in runs])
-                plt.show()
-                plt.close(fig)
-
-    k_slider.observe(draw, names="value")
-    lr_slider.observe(draw, names="value")
-    draw()
-    return explorer_box([widgets.VBox([k_slider, lr_slider]), out])

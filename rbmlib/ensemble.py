@@ -876,55 +876,150 @@ def run_ensemble(fn, rbm: RBM, n_chains: int, *, seed: int = 0, params: dict | N
             lock.release()
 
 
-def _drive(fn, rbm, n_chains, seed, params, key, key_sha, folder, shard_size, reduce, initial,
-           executor, scheduler, workers, threads, retries, max_shards, progress, desc):
-    """:func:`run_ensemble` once its arguments are checked and its checkpoint folder (if any) is locked."""
+def _usable_shards(folder, key, key_sha) -> list:
+    """The checkpointed shards ``(start, stop, path)`` of this run that pass the start-up check; a damaged
+    shard file is moved aside (with a warning) so that its chains are recomputed."""
     done_files = []
-    if folder is not None:
-        for a, b, p in _open_checkpoint(folder, key, key_sha):
-            try:
-                _check_shard_file(p, key_sha)
-                done_files.append((a, b, p))
-            except Exception as exc:  # noqa: BLE001 -- a damaged shard file is moved aside and recomputed
-                dest = _move_aside(p)
-                warnings.warn(f"checkpointed shard {p} is unreadable or damaged ({type(exc).__name__}: {_one_line(exc)}); "
-                              f"moved to {dest} and its chains {a}..{b - 1} are recomputed.",
-                              RuntimeWarning, stacklevel=3)
-    todo = plan_shards(n_chains, shard_size, [(a, b) for a, b, _ in done_files])
-    if max_shards is not None:
-        todo = todo[:max_shards]
-    # the fixed reduction order: every shard of this call (checkpointed or new) by its first chain
-    order = sorted([(a, b, p) for a, b, p in done_files] + [(a, b, None) for a, b in todo])
-    reducer = _Folder(reduce, initial)
-    ready: dict = {}          # start -> result of a computed shard waiting for its turn
-    info: dict = {}
-    pos = 0
-    t_start = time.perf_counter()
+    if folder is None:
+        return done_files
+    for a, b, p in _open_checkpoint(folder, key, key_sha):
+        try:
+            _check_shard_file(p, key_sha)
+            done_files.append((a, b, p))
+        except Exception as exc:  # noqa: BLE001 -- a damaged shard file is moved aside and recomputed
+            dest = _move_aside(p)
+            warnings.warn(f"checkpointed shard {p} is unreadable or damaged ({type(exc).__name__}: {_one_line(exc)}); "
+                          f"moved to {dest} and its chains {a}..{b - 1} are recomputed.",
+                          RuntimeWarning, stacklevel=4)
+    return done_files
 
-    def fold_ready():
-        nonlocal pos
-        while pos < len(order):
-            a, b, path = order[pos]
+
+class _OrderedFold:
+    """Reduce shard results in the fixed order of their first chain, whatever order they finish in.
+
+    ``order`` lists every shard of the call as ``(start, stop, path)`` (``path``: a checkpointed
+    shard, loaded when its turn comes; ``None``: a shard computed now, folded once :meth:`ready`
+    has received it).
+    """
+
+    def __init__(self, order, reducer: _Folder, key_sha: str):
+        self.order, self.reducer, self.key_sha = order, reducer, key_sha
+        self.waiting: dict = {}    # start -> result of a computed shard waiting for its turn
+        self.info: dict = {}
+        self.pos = 0
+
+    def ready(self, a, part, info) -> None:
+        self.info[a] = info
+        self.waiting[a] = part
+
+    def advance(self) -> None:
+        """Fold every shard whose turn has come."""
+        while self.pos < len(self.order):
+            a, b, path = self.order[self.pos]
             if path is not None:
                 try:
-                    part, info[a] = _load_shard(path, key_sha)
+                    part, self.info[a] = _load_shard(path, self.key_sha)
                 except Exception as exc:  # noqa: BLE001 -- damaged after the start-up check
                     raise ValueError(f"checkpointed shard {path} became unreadable during the run "
                                      f"({type(exc).__name__}: {_one_line(exc)}); rerun the same call: it is "
                                      "then moved aside and recomputed.") from None
-            elif a in ready:
-                part = ready.pop(a)
+            elif a in self.waiting:
+                part = self.waiting.pop(a)
             else:
                 return
-            reducer.add(part)
-            pos += 1
+            self.reducer.add(part)
+            self.pos += 1
 
+    @property
+    def complete(self) -> bool:
+        return self.pos == len(self.order)
+
+
+def _compute(backend, fn, model, seed, params, todo, retries, checkpointed, finished, advance, key_sha) -> int:
+    """Run the shards ``todo`` on ``backend``, at most its window in flight, in chain order.
+
+    ``finished(a, b, part, info)`` receives every result; ``advance()`` folds after each batch.
+    A failed shard is resubmitted up to ``retries`` times (a shard lost with its worker, or
+    failed under a process pool; Dask retries exceptions itself), then :class:`ShardFailed`.
+    Returns the number of resubmissions.
+    """
+    retried = 0
+    token = f"{key_sha[:12]}-{os.urandom(4).hex()}"   # task names unique to this call
+    queue = list(todo)              # shards still to submit, in chain order
+    attempts = {a: 0 for a, _ in todo}
+    inflight = {}                   # future -> (start, stop)
+
+    def failed(a, b, exc):
+        nonlocal retried
+        lost = isinstance(exc, backend.lost_errors)
+        # Dask already retried an exception `retries` times itself; a lost worker we resubmit
+        if attempts[a] > retries or (backend.kind == "dask" and not lost):
+            what = "worker lost" if lost else f"{type(exc).__name__}: {exc}"
+            raise ShardFailed(
+                f"the shard of chains {a}..{b - 1} failed on every attempt ({what}); finished shards "
+                + ("are checkpointed: fix the cause and call again to resume." if checkpointed
+                   else "are lost (no checkpoint_dir).")) from exc
+        retried += 1
+        queue.append((a, b))
+        queue.sort()
+
+    while queue or inflight:
+        broken = False
+        while queue and len(inflight) < backend.window():
+            a, b = queue.pop(0)
+            attempts[a] += 1
+            try:
+                fut = backend.submit(f"rbmlib-shard-{token}-{a}-{b}-{attempts[a]}",
+                                     fn, model, seed, a, b, params, backend.threads)
+            except backend.lost_errors:
+                # the pool broke after the last check: this shard never ran
+                attempts[a] -= 1
+                queue.insert(0, (a, b))
+                broken = True
+                break
+            inflight[fut] = (a, b)
+        if not broken:
+            for fut in backend.wait(list(inflight)):
+                a, b = inflight.pop(fut)
+                try:
+                    part, inf = fut.result()
+                except Exception as exc:  # noqa: BLE001
+                    broken = broken or (backend.kind == "process" and isinstance(exc, backend.lost_errors))
+                    failed(a, b, exc)
+                    continue
+                finished(a, b, part, inf)
+        if broken:
+            # a dead process pool fails all its shards: keep the finished ones, resubmit the rest
+            cf.wait(list(inflight), timeout=120)
+            for fut, (a, b) in list(inflight.items()):
+                inflight.pop(fut)
+                exc = fut.exception() if fut.done() else TimeoutError("no answer from a broken pool")
+                if exc is None:
+                    finished(a, b, *fut.result())
+                else:
+                    failed(a, b, exc)
+            backend.recover()
+        advance()
+    return retried
+
+
+def _drive(fn, rbm, n_chains, seed, params, key, key_sha, folder, shard_size, reduce, initial,
+           executor, scheduler, workers, threads, retries, max_shards, progress, desc):
+    """:func:`run_ensemble` once its arguments are checked and its checkpoint folder (if any) is locked."""
+    done_files = _usable_shards(folder, key, key_sha)
+    todo = plan_shards(n_chains, shard_size, [(a, b) for a, b, _ in done_files])
+    if max_shards is not None:
+        todo = todo[:max_shards]
+    # the fixed reduction order: every shard of this call (checkpointed or new) by its first chain
+    fold = _OrderedFold(sorted([(a, b, p) for a, b, p in done_files] + [(a, b, None) for a, b in todo]),
+                        _Folder(reduce, initial), key_sha)
     loaded = [(a, b) for a, b, _ in done_files]
     computed = []
     retried = 0
     backend = None
     bar = None
-    fold_ready()
+    t_start = time.perf_counter()
+    fold.advance()
     if progress and todo:
         from tqdm.auto import tqdm
         bar = tqdm(total=n_chains, initial=sum(b - a for a, b in loaded), unit="chain", unit_scale=True,
@@ -935,8 +1030,7 @@ def _drive(fn, rbm, n_chains, seed, params, key, key_sha, folder, shard_size, re
         inf = dict(inf)
         if folder is not None:
             _save_shard(folder, a, b, key_sha, part, inf)
-        info[a] = inf
-        ready[a] = part
+        fold.ready(a, part, inf)
         computed.append((a, b))
         if bar is not None:
             bar.update(b - a)
@@ -945,66 +1039,10 @@ def _drive(fn, rbm, n_chains, seed, params, key, key_sha, folder, shard_size, re
     try:
         if todo:
             backend = _backend(executor, scheduler, workers, threads, retries)
-            model = backend.put_model(rbm)
-            token = f"{key_sha[:12]}-{os.urandom(4).hex()}"   # task names unique to this call
-            queue = list(todo)              # shards still to submit, in chain order
-            attempts = {a: 0 for a, _ in todo}
-            inflight = {}                   # future -> (start, stop)
-
-            def failed(a, b, exc):
-                nonlocal retried
-                lost = isinstance(exc, backend.lost_errors)
-                # Dask already retried an exception `retries` times itself; a lost worker we resubmit
-                if attempts[a] > retries or (backend.kind == "dask" and not lost):
-                    what = "worker lost" if lost else f"{type(exc).__name__}: {exc}"
-                    raise ShardFailed(
-                        f"the shard of chains {a}..{b - 1} failed on every attempt ({what}); finished shards "
-                        + ("are checkpointed: fix the cause and call again to resume." if folder is not None
-                           else "are lost (no checkpoint_dir).")) from exc
-                retried += 1
-                queue.append((a, b))
-                queue.sort()
-
-            while queue or inflight:
-                broken = False
-                while queue and len(inflight) < backend.window():
-                    a, b = queue.pop(0)
-                    attempts[a] += 1
-                    try:
-                        fut = backend.submit(f"rbmlib-shard-{token}-{a}-{b}-{attempts[a]}",
-                                             fn, model, seed, a, b, params, backend.threads)
-                    except backend.lost_errors:
-                        # the pool broke after the last check: this shard never ran
-                        attempts[a] -= 1
-                        queue.insert(0, (a, b))
-                        broken = True
-                        break
-                    inflight[fut] = (a, b)
-                if not broken:
-                    for fut in backend.wait(list(inflight)):
-                        a, b = inflight.pop(fut)
-                        try:
-                            part, inf = fut.result()
-                        except Exception as exc:  # noqa: BLE001
-                            broken = broken or (backend.kind == "process"
-                                                and isinstance(exc, backend.lost_errors))
-                            failed(a, b, exc)
-                            continue
-                        finished(a, b, part, inf)
-                if broken:
-                    # a dead process pool fails all its shards: keep the finished ones, resubmit the rest
-                    cf.wait(list(inflight), timeout=120)
-                    for fut, (a, b) in list(inflight.items()):
-                        inflight.pop(fut)
-                        exc = fut.exception() if fut.done() else TimeoutError("no answer from a broken pool")
-                        if exc is None:
-                            finished(a, b, *fut.result())
-                        else:
-                            failed(a, b, exc)
-                    backend.recover()
-                fold_ready()
-        fold_ready()
-        if pos != len(order):  # pragma: no cover -- every planned shard is folded or an error was raised
+            retried = _compute(backend, fn, backend.put_model(rbm), seed, params, todo, retries,
+                               folder is not None, finished, fold.advance, key_sha)
+        fold.advance()
+        if not fold.complete:  # pragma: no cover -- every planned shard is folded or an error was raised
             raise RuntimeError("internal error: not every shard was reduced.")
         aborted = False
     finally:
@@ -1013,7 +1051,8 @@ def _drive(fn, rbm, n_chains, seed, params, key, key_sha, folder, shard_size, re
         if backend is not None:
             backend.close(abort=aborted)
     done = sorted(loaded + computed)
-    return EnsembleResult(value=reducer.value(), n_chains=n_chains, n_done=sum(b - a for a, b in done),
+    info = fold.info
+    return EnsembleResult(value=fold.reducer.value(), n_chains=n_chains, n_done=sum(b - a for a, b in done),
                           computed=sorted(computed), loaded=loaded, retried=retried,
                           executor=backend.description if backend is not None else "none (all shards loaded)",
                           wall_s=time.perf_counter() - t_start,

@@ -10,17 +10,18 @@ Figures
   with a symmetric or sequential colour scale.
 * :func:`plot_temperature_panels` -- ``p_beta(v)`` and ``p_beta(h_j = 1 | v)`` of a
   small RBM at several inverse temperatures (the static twin of
-  :func:`temperature_explorer`).
+  :func:`rbmlib.widgets.temperature_explorer`).
+* :func:`plot_work_histograms` -- forward and reversed work histograms (Crooks, chapter 3).
+* :func:`plot_log_ratio` -- the XFT figure from :func:`rbmlib.xft.analyse` (chapter 4).
+* :func:`plot_learning_runs` -- exact learning runs of :func:`rbmlib.cd.exact_learning_run` (chapter 5).
 
-Interactive explorers
----------------------
+Live sessions
+-------------
 * :func:`interactive` -- ``True`` only in a live Jupyter front end, so that
   notebooks executed by ``tools/execute_notebooks.py`` or ``pytest --nbval`` never
   display widgets (their output differs between runs). Set the environment variable
-  ``RBMLIB_INTERACTIVE=1`` (or ``0``) to force it on (or off).
-* :func:`temperature_explorer` -- ipywidgets slider over ``beta``.
-* :func:`explorer_slider`, :func:`explorer_box` -- the explorers' common look (wide
-  sliders with uncut descriptions; a box whose saved plain text says to run the cell).
+  ``RBMLIB_INTERACTIVE=1`` (or ``0``) to force it on (or off). The explorers
+  themselves are in :mod:`rbmlib.widgets`.
 
 Text
 ----
@@ -33,6 +34,7 @@ matplotlib objects they drew on; none calls ``plt.show()``.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 
@@ -51,9 +53,9 @@ __all__ = [
     "plot_bipartite",
     "plot_heatmap",
     "plot_temperature_panels",
-    "temperature_explorer",
-    "explorer_slider",
-    "explorer_box",
+    "plot_work_histograms",
+    "plot_log_ratio",
+    "plot_learning_runs",
 ]
 
 
@@ -456,70 +458,110 @@ def plot_temperature_panels(rbm: RBM, betas: Sequence[float], *, fig=None, share
     return fig
 
 
-# Shared look of the explorers (also used by thermo.work_explorer and cd.learning_explorer).
-EXPLORER_SLIDER_WIDTH = "680px"      # whole slider row; the track gets ~440 px of it
-EXPLORER_DESCRIPTION_WIDTH = "13em"  # the longest description ("inverse temperature β") fits uncut
-EXPLORER_PLAIN_TEXT = ("[rbmlib explorer: its sliders exist only while the notebook runs; "
-                       "run this cell in JupyterLab (make lab)]")
+# ----------------------------------------------------------------------------
+# figures of the science modules' results
+# ----------------------------------------------------------------------------
+def _finite_1d(x, name: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1 or x.size < 2 or not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} must be a 1-D array of at least 2 finite values, got shape {x.shape}.")
+    return x
 
 
-def explorer_slider(cls, description: str, **kwargs):
-    """An ipywidgets slider of the explorers' size: full description, wide track, redraw on release."""
-    import ipywidgets as widgets
-    kwargs.setdefault("continuous_update", False)
-    return cls(description=description, style={"description_width": EXPLORER_DESCRIPTION_WIDTH},
-               layout=widgets.Layout(width=EXPLORER_SLIDER_WIDTH, max_width="100%"), **kwargs)
+def plot_work_histograms(work_forward, work_reverse, *, delta_f: float, bins=40, ax=None, title=None):
+    """Forward ``P_F(W)`` and reversed ``P_R(-W)`` histograms with ``W = Delta F`` marked.
 
-
-def explorer_box(children):
-    """The explorers' outer ``VBox``.
-
-    A notebook saved and reopened keeps no live widget: JupyterLab then shows the output's
-    plain-text form (an untrusted notebook) or "Error displaying widget" (a trusted one).
-    The plain text of this box says what to do (run the cell) instead of ``VBox(children=...)``.
+    Crooks' theorem says the two curves cross at ``W = Delta F``. Returns the axes.
     """
-    import ipywidgets as widgets
+    wf = _finite_1d(work_forward, "work_forward")
+    wr = -_finite_1d(work_reverse, "work_reverse")
+    if ax is None:
+        _, ax = _plt().subplots(figsize=(5, 3.5))
+    lo, hi = min(wf.min(), wr.min()), max(wf.max(), wr.max())
+    edges = np.linspace(lo, hi, int(bins) + 1) if isinstance(bins, numbers.Integral) else np.asarray(bins)
+    ax.hist(wf, edges, density=True, alpha=0.5, color="C0", label=r"$P_F(W)$")
+    ax.hist(wr, edges, density=True, alpha=0.5, color="C3", label=r"$P_R(-W)$")
+    ax.axvline(delta_f, color="k", lw=1, ls="--", label=r"$\Delta F$")
+    ax.set_xlabel(r"work $W$")
+    ax.set_ylabel("density")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
 
-    class Explorer(widgets.VBox):
-        def __repr__(self):
-            return EXPLORER_PLAIN_TEXT
 
-    return Explorer(children)
+def plot_log_ratio(analyses, *, labels=None, axes=None, colors=None, markers=None, theory=True):
+    """The XFT figure: ``log P(Q)/P(-Q)`` with error bars and the theory line, residuals below.
 
+    Parameters
+    ----------
+    analyses : list of dict
+        Outputs of :func:`rbmlib.xft.analyse`, drawn in order.
+    labels : list of str, optional
+    axes : (ax_top, ax_bottom), optional
+        Where to draw; by default a new figure with two stacked axes (3:1).
+    theory : bool
+        Draw each analysis' theory line ``beta_diff * Q``.
 
-def temperature_explorer(rbm: RBM, *, beta_min: float = 0.05, beta_max: float = 20.0, beta: float = 1.0):
-    """ipywidgets explorer: a log-scale ``beta`` slider redrawing :func:`plot_temperature_panels`.
-
-    The slider moves in steps of 1/100 of a decade (2.3 %) and redraws when released; its
-    readout and the figure's title show ``beta`` to 3 significant digits.
-
-    Returns the widget (display it, or let it be the last expression of a cell).
-    Only call it in a live session (see :func:`interactive`): a widget's
-    representation changes between runs, which would break ``pytest --nbval``.
+    Returns
+    -------
+    (ax_top, ax_bottom)
     """
-    import ipywidgets as widgets
-    from ._validation import check_beta
-    beta_min, beta_max, beta = (check_beta(x) for x in (beta_min, beta_max, beta))
-    if not beta_min < beta_max:
-        raise ValueError(f"need beta_min < beta_max, got {beta_min} and {beta_max}.")
-    slider = explorer_slider(widgets.FloatLogSlider, "inverse temperature \u03b2",
-                             value=min(max(beta, beta_min), beta_max), base=10,
-                             min=math.log10(beta_min), max=math.log10(beta_max), step=0.01,
-                             readout_format=".3g")
-    out = widgets.Output()
+    if axes is None:
+        fig, axes = _plt().subplots(2, 1, figsize=(7, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax, axr = axes
+    for i, a in enumerate(analyses):
+        t = a["table"]
+        col = colors[i] if colors else f"C{i}"
+        mk = markers[i] if markers else "o"
+        lab = labels[i] if labels else None
+        ax.errorbar(t["q"], t["y"], yerr=t["sigma"], fmt=mk, ms=3, color=col, lw=0.8, capsize=0, label=lab)
+        if theory:
+            qq = np.array([min(0.0, t["q"].min()), t["q"].max()])
+            ax.plot(qq, a["beta_diff"] * qq, "-", color=col, lw=1, alpha=0.7)
+        axr.errorbar(t["q"], (t["y"] - a["beta_diff"] * t["q"]) / t["sigma"], fmt=mk, ms=3, color=col, lw=0)
+    axr.axhline(0, color="k", lw=0.8)
+    for k in (-3, 3):
+        axr.axhline(k, color="k", lw=0.5, ls=":")
+    ax.set_ylabel(r"$\log\,P(Q)\,/\,P(-Q)$")
+    axr.set_ylabel("residual / error")
+    axr.set_xlabel(r"heat $Q = \Delta E$")
+    if labels:
+        ax.legend(fontsize=8)
+    return ax, axr
 
-    def draw(change=None):
-        plt = _plt()
-        with out:
-            out.clear_output(wait=True)
-            fig = plot_temperature_panels(rbm, [slider.value],
-                                          fig=plt.figure(figsize=(6.4, 4.6), layout="constrained"))
-            for ax in fig.axes:  # the slider's value to 3 significant digits, as its readout shows it
-                if ax.get_title().startswith(r"$\beta ="):
-                    ax.set_title(rf"$\beta = {slider.value:#.3g}$")
-            plt.show()
-            plt.close(fig)
 
-    slider.observe(draw, names="value")
-    draw()
-    return explorer_box([slider, out])
+def plot_learning_runs(runs, *, labels=None, axes=None):
+    """Three panels over the updates of exact learning runs (:func:`rbmlib.cd.exact_learning_run`).
+
+    1. ``KL(p_D || p_lambda_t)`` (what maximum likelihood minimises);
+    2. the objective ``CD_k(lambda_t)`` of each run's own ``k``;
+    3. the cumulative dissipated work ``beta (sum_s<t W_s - (F_eq(t) - F_eq(0)))`` on the
+       chains (nats); for CD the chains are reset at every update, so it is the sum
+       of the per-update dissipations ``beta (W_t - Delta F_t)``.
+
+    Returns the matplotlib figure.
+    """
+    from .cd import LearningRun
+
+    runs = list(runs)
+    if not runs or not all(isinstance(r, LearningRun) for r in runs):
+        raise TypeError("runs must be a non-empty sequence of LearningRun (from exact_learning_run).")
+    labels = [f"{r.method.upper()}-{r.k}, eta={r.learning_rate:g}" for r in runs] if labels is None else labels
+    if axes is None:
+        fig, axes = _plt().subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
+    else:
+        fig = np.ravel(axes)[0].figure
+    ax1, ax2, ax3 = np.ravel(axes)[:3]
+    for r, lab in zip(runs, labels):
+        t = np.arange(r.kl_data.size)
+        (line,) = ax1.plot(t, r.kl_data, label=lab)
+        ax2.plot(t, r.cd_k, color=line.get_color())
+        diss = np.r_[0.0, np.cumsum(r.beta * (r.work - r.delta_F_eq))]
+        ax3.plot(t, diss, color=line.get_color())
+    ax1.set(xlabel="update t", ylabel=r"$KL(p_D\,\|\,p_{\lambda_t})$ (nats)", yscale="log")
+    ax2.set(xlabel="update t", ylabel=r"$CD_k(\lambda_t)$ (nats)", yscale="log")
+    ax3.set(xlabel="update t", ylabel=r"$\beta\,(W - \Delta F_{eq})$, cumulative (nats)")
+    ax3.set_yscale("symlog", linthresh=1e-3)
+    ax1.legend(fontsize=8)
+    return fig

@@ -54,7 +54,7 @@ import json
 import math
 import numbers
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -489,43 +489,198 @@ def _config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
-def _save_checkpoint(path, config, state) -> None:
-    record = {"format": "rbmlib.training.checkpoint", "version": 1, "config": config,
-              "config_hash": _config_hash(config), "epochs_done": state["epochs_done"],
-              "step": state["step"], "elapsed_s": state["elapsed_s"], "history": state["history"]}
-    arrays = {k: state[k] for k in ("W", "a", "b", "vW", "va", "vb")}
-    if state.get("chains_v") is not None:
-        arrays.update(chains_v=state["chains_v"], chains_h=state["chains_h"], chains_rng=state["chains_rng"])
-    atomic_savez(path, record=np.array(json.dumps(record, sort_keys=True)), **arrays)
-
-
-def _load_checkpoint(path, config) -> dict:
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            record = json.loads(str(z["record"]))
-            state = {k: z[k] for k in z.files if k != "record"}
-    except Exception as exc:
-        raise ValueError(f"Could not read checkpoint {path} ({type(exc).__name__}: {exc}); it is not an rbmlib "
-                         "training checkpoint or it is corrupted. Delete it to start over.") from None
-    if record.get("format") != "rbmlib.training.checkpoint":
-        raise ValueError(f"{path} is not an rbmlib training checkpoint.")
-    if record["config_hash"] != _config_hash(config):
-        old = record["config"]
-        diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
-        raise CheckpointMismatch(
-            f"Checkpoint {path} belongs to a different run: {', '.join(diff)} differ. Resume with exactly the "
-            "same data and arguments, or delete the checkpoint (or choose another path) to start over.")
-    state.update(epochs_done=record["epochs_done"], step=record["step"], elapsed_s=record["elapsed_s"],
-                 history=record["history"])
-    return state
-
-
-# ----------------------------------------------------------------------------
-# training loop
-# ----------------------------------------------------------------------------
 def _make_rbm(W, a, b):
     return RBM(W, a, b, dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------
+# training: validated parameters, the checkpointed state, one step, the loop
+# ----------------------------------------------------------------------------
+@dataclass
+class _TrainParams:
+    """The validated arguments of :func:`train` (``config`` is what a checkpoint must match)."""
+
+    method: str
+    k: int
+    epochs: int
+    batch_size: int
+    learning_rates: list
+    momenta: list
+    weight_decay: float
+    beta: float
+    n_persistent: int | None
+    seed: int
+    init_scale: float
+    out_dtype: np.dtype
+    checkpoint_every: int
+    callback_every: str
+    config: dict
+
+
+def _validate_params(rbm_or_shape, data, *, method, k, epochs, batch_size, learning_rate, momentum, weight_decay,
+                     beta, n_persistent, seed, init_scale, callback_every, checkpoint_every, dtype):
+    """Check every argument of :func:`train` before any work; returns ``(params, V, rbm0)``: the
+    validated :class:`_TrainParams`, the data as uint8 and the starting model."""
+    from .datasets import dataset_hash
+
+    if method not in ("pcd", "cd"):
+        raise ValueError(f"method must be 'pcd' (persistent contrastive divergence) or 'cd' (CD-k), got {method!r}.")
+    if callback_every not in ("epoch", "batch"):
+        raise ValueError(f"callback_every must be 'epoch' or 'batch', got {callback_every!r}.")
+    k, epochs, batch_size = check_int(k, "k", 1), check_int(epochs, "epochs", 1), check_int(batch_size, "batch_size", 1)
+    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", 1)
+    beta = check_beta(beta)
+    out_dtype = check_dtype(dtype)
+    seed = check_seed(seed)
+    lrs = _values(learning_rate, "learning_rate", epochs, strict=True)
+    moms = _values(momentum, "momentum", epochs, maximum=0.999999)
+    weight_decay = _values(weight_decay, "weight_decay", 1)[0]
+
+    # model and data
+    if isinstance(rbm_or_shape, RBM):
+        rbm0 = rbm_or_shape
+        V = _as_binary_u8(data, "data", rbm0.n_visible)
+    else:
+        if isinstance(rbm_or_shape, numbers.Integral) and not isinstance(rbm_or_shape, bool):
+            V = _as_binary_u8(data, "data")
+            shape = (V.shape[1], int(rbm_or_shape))
+        elif isinstance(rbm_or_shape, (tuple, list)) and len(rbm_or_shape) == 2:
+            shape = tuple(int(s) for s in rbm_or_shape)
+            V = _as_binary_u8(data, "data", shape[0])
+        else:
+            raise TypeError("rbm_or_shape must be an RBM, n_hidden (int) or (n_visible, n_hidden), "
+                            f"got {rbm_or_shape!r}.")
+        if min(shape) < 1:
+            raise ValueError(f"layer sizes must be >= 1, got {shape}.")
+        rbm0 = init_model(shape[0], shape[1], V, scale=init_scale, seed=seed)
+    n, nv = V.shape
+    if n_persistent is None:
+        n_persistent = min(batch_size, n) if method == "pcd" else None
+    elif method == "pcd":
+        n_persistent = check_int(n_persistent, "n_persistent", 1)
+    else:
+        raise ValueError("n_persistent applies to method='pcd' only.")
+    config = {"method": method, "k": k, "epochs": epochs, "batch_size": batch_size,
+              "learning_rate": lrs, "momentum": moms, "weight_decay": weight_decay, "beta": beta,
+              "n_persistent": n_persistent, "seed": seed, "n_visible": nv, "n_hidden": rbm0.n_hidden,
+              "n_data": n, "data_sha256": dataset_hash(V), "init_fingerprint": rbm0.fingerprint()}
+    params = _TrainParams(method, k, epochs, batch_size, lrs, moms, weight_decay, beta, n_persistent, seed,
+                          init_scale, out_dtype, checkpoint_every, callback_every, config)
+    return params, V, rbm0
+
+
+@dataclass
+class _TrainState:
+    """Everything a training checkpoint holds: parameters, momentum buffers, the persistent chains
+    (PCD, with their generator states), the counters and the per-epoch history."""
+
+    W: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    vW: np.ndarray
+    va: np.ndarray
+    vb: np.ndarray
+    epochs_done: int = 0
+    step: int = 0
+    elapsed: float = 0.0
+    history: list = field(default_factory=list)
+    chains: object = None
+
+    def model(self) -> RBM:
+        """The current parameters as a float64 RBM."""
+        return _make_rbm(self.W, self.a, self.b)
+
+    @classmethod
+    def start(cls, rbm0: RBM, V: np.ndarray, p: _TrainParams) -> "_TrainState":
+        """A fresh run from ``rbm0``: zero momentum; PCD chains at ``n_persistent`` training vectors."""
+        from .sampling import Chains
+
+        W = np.array(rbm0.W, dtype=np.float64, order="C")
+        a = np.array(rbm0.a, dtype=np.float64)
+        b = np.array(rbm0.b, dtype=np.float64)
+        st = cls(W, a, b, np.zeros_like(W), np.zeros_like(a), np.zeros_like(b))
+        if p.method == "pcd":
+            n = V.shape[0]
+            first = _permutation(n, p.seed, 2 ** 32 - 1)[np.arange(p.n_persistent) % n]
+            st.chains = Chains(st.model(), p.n_persistent, seed=p.seed, v0=V[first])
+        return st
+
+    @classmethod
+    def load(cls, path, p: _TrainParams) -> "_TrainState":
+        """The state saved in the checkpoint ``path``; its configuration must be ``p.config``."""
+        from .sampling import Chains
+
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                record = json.loads(str(z["record"]))
+                arrays = {k: z[k] for k in z.files if k != "record"}
+        except Exception as exc:
+            raise ValueError(f"Could not read checkpoint {path} ({type(exc).__name__}: {exc}); it is not an rbmlib "
+                             "training checkpoint or it is corrupted. Delete it to start over.") from None
+        if record.get("format") != "rbmlib.training.checkpoint":
+            raise ValueError(f"{path} is not an rbmlib training checkpoint.")
+        if record["config_hash"] != _config_hash(p.config):
+            old = record["config"]
+            diff = sorted(k for k in set(old) | set(p.config) if old.get(k) != p.config.get(k))
+            raise CheckpointMismatch(
+                f"Checkpoint {path} belongs to a different run: {', '.join(diff)} differ. Resume with exactly the "
+                "same data and arguments, or delete the checkpoint (or choose another path) to start over.")
+        W, a, b = (np.ascontiguousarray(arrays[x], dtype=np.float64) for x in ("W", "a", "b"))
+        vW, va, vb = (np.array(arrays[x], dtype=np.float64) for x in ("vW", "va", "vb"))
+        st = cls(W, a, b, vW, va, vb, record["epochs_done"], record["step"], record["elapsed_s"],
+                 list(record["history"]))
+        if p.method == "pcd":
+            st.chains = Chains(st.model(), p.n_persistent, seed=p.seed, v0=arrays["chains_v"], h0=arrays["chains_h"])
+            st.chains.rng_state[...] = arrays["chains_rng"]
+        return st
+
+    def save(self, path, p: _TrainParams) -> None:
+        """Write the checkpoint atomically."""
+        record = {"format": "rbmlib.training.checkpoint", "version": 1, "config": p.config,
+                  "config_hash": _config_hash(p.config), "epochs_done": self.epochs_done,
+                  "step": self.step, "elapsed_s": self.elapsed, "history": self.history}
+        arrays = {"W": self.W, "a": self.a, "b": self.b, "vW": self.vW, "va": self.va, "vb": self.vb}
+        if p.method == "pcd" and self.chains is not None:
+            arrays.update(chains_v=self.chains.v, chains_h=self.chains.h, chains_rng=self.chains.rng_state)
+        atomic_savez(path, record=np.array(json.dumps(record, sort_keys=True)), **arrays)
+
+
+def _train_step(st: _TrainState, p: _TrainParams, Vd: np.ndarray, lr: float, mom: float, Pd, Pm) -> RBM:
+    """One minibatch update of ``st`` in place (negative phase, gradient, momentum); returns the model
+    the negative phase sampled (the parameters before the update)."""
+    from .sampling import Chains
+
+    nd = Vd.shape[0]
+    beta = p.beta
+    rbm_cur = st.model()
+    if p.method == "pcd":
+        st.chains.set_model(rbm_cur)
+        st.chains.run(p.k, beta=beta)
+    else:
+        st.chains = Chains(rbm_cur, nd, seed=p.seed, v0=Vd, chain_offset=st.step * p.batch_size)
+        st.chains.run(p.k, beta=beta)
+    Vm = st.chains.v
+    nm = Vm.shape[0]
+    W, b = st.W, st.b
+    _hidden_probs(Vd, W, b, beta, Pd[:nd])
+    _hidden_probs(Vm, W, b, beta, Pm[:nm])
+    _sgd_W(np.ascontiguousarray(Vd.T), Pd[:nd], np.ascontiguousarray(Vm.T), Pm[:nm], W, st.vW,
+           beta, lr, mom, p.weight_decay)
+    svd = Vd.sum(axis=0, dtype=np.int64).astype(np.float64)
+    svm = Vm.sum(axis=0, dtype=np.int64).astype(np.float64)
+    spd = np.empty(W.shape[1])
+    _col_sum(Pd[:nd], spd)
+    spm = np.empty(W.shape[1])
+    _col_sum(Pm[:nm], spm)
+    st.va *= mom
+    st.va += lr * (beta * (svd / nd - svm / nm))
+    st.vb *= mom
+    st.vb += lr * (beta * (spd / nd - spm / nm))
+    st.a += st.va
+    st.b += st.vb
+    st.step += 1
+    return rbm_cur
 
 
 @locks_checkpoint("checkpoint", "training checkpoint", folder=False)
@@ -598,175 +753,87 @@ def train(rbm_or_shape, data, *, method: str = "pcd", k: int = 1, epochs: int = 
         rate and momentum per epoch), seed, data hash and size, code version,
         training time and machine.
     """
-    from .datasets import dataset_hash
-    from .sampling import Chains
-
-    if method not in ("pcd", "cd"):
-        raise ValueError(f"method must be 'pcd' (persistent contrastive divergence) or 'cd' (CD-k), got {method!r}.")
-    if callback_every not in ("epoch", "batch"):
-        raise ValueError(f"callback_every must be 'epoch' or 'batch', got {callback_every!r}.")
-    k, epochs, batch_size = check_int(k, "k", 1), check_int(epochs, "epochs", 1), check_int(batch_size, "batch_size", 1)
-    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", 1)
-    beta = check_beta(beta)
-    out_dtype = check_dtype(dtype)
-    seed = check_seed(seed)
-    lrs = _values(learning_rate, "learning_rate", epochs, strict=True)
-    moms = _values(momentum, "momentum", epochs, maximum=0.999999)
-    weight_decay = _values(weight_decay, "weight_decay", 1)[0]
-
-    # model and data
-    if isinstance(rbm_or_shape, RBM):
-        rbm0 = rbm_or_shape
-        V = _as_binary_u8(data, "data", rbm0.n_visible)
-    else:
-        if isinstance(rbm_or_shape, numbers.Integral) and not isinstance(rbm_or_shape, bool):
-            V = _as_binary_u8(data, "data")
-            shape = (V.shape[1], int(rbm_or_shape))
-        elif isinstance(rbm_or_shape, (tuple, list)) and len(rbm_or_shape) == 2:
-            shape = tuple(int(s) for s in rbm_or_shape)
-            V = _as_binary_u8(data, "data", shape[0])
-        else:
-            raise TypeError("rbm_or_shape must be an RBM, n_hidden (int) or (n_visible, n_hidden), "
-                            f"got {rbm_or_shape!r}.")
-        if min(shape) < 1:
-            raise ValueError(f"layer sizes must be >= 1, got {shape}.")
-        rbm0 = init_model(shape[0], shape[1], V, scale=init_scale, seed=seed)
+    p, V, rbm0 = _validate_params(rbm_or_shape, data, method=method, k=k, epochs=epochs, batch_size=batch_size,
+                                  learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay,
+                                  beta=beta, n_persistent=n_persistent, seed=seed, init_scale=init_scale,
+                                  callback_every=callback_every, checkpoint_every=checkpoint_every, dtype=dtype)
     n, nv = V.shape
     nh = rbm0.n_hidden
-    if n_persistent is None:
-        n_persistent = min(batch_size, n) if method == "pcd" else None
-    elif method == "pcd":
-        n_persistent = check_int(n_persistent, "n_persistent", 1)
-    else:
-        raise ValueError("n_persistent applies to method='pcd' only.")
-    n_batches = -(-n // batch_size)
-
-    config = {"method": method, "k": k, "epochs": epochs, "batch_size": batch_size,
-              "learning_rate": lrs, "momentum": moms, "weight_decay": weight_decay, "beta": beta,
-              "n_persistent": n_persistent, "seed": seed, "n_visible": nv, "n_hidden": nh,
-              "n_data": n, "data_sha256": dataset_hash(V), "init_fingerprint": rbm0.fingerprint()}
-
-    W = np.array(rbm0.W, dtype=np.float64, order="C")
-    a = np.array(rbm0.a, dtype=np.float64)
-    b = np.array(rbm0.b, dtype=np.float64)
-    vW, va, vb = np.zeros_like(W), np.zeros_like(a), np.zeros_like(b)
-    epochs_done, step, elapsed, history = 0, 0, 0.0, []
-    chains = None
-
+    n_batches = -(-n // p.batch_size)
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    state = None
     if ckpt is not None and ckpt.exists():
         if not resume:
             raise FileExistsError(f"Checkpoint {ckpt} already exists. Pass resume=True (CLI: --resume) to continue "
                                   "that run, or delete it / choose another path to start over.")
-        state = _load_checkpoint(ckpt, config)
-        W, a, b = (np.ascontiguousarray(state[x], dtype=np.float64) for x in ("W", "a", "b"))
-        vW, va, vb = (np.array(state[x], dtype=np.float64) for x in ("vW", "va", "vb"))
-        epochs_done, step, elapsed, history = (state["epochs_done"], state["step"], state["elapsed_s"],
-                                               list(state["history"]))
-    if method == "pcd":
-        if state is not None:
-            chains = Chains(_make_rbm(W, a, b), n_persistent, seed=seed, v0=state["chains_v"],
-                            h0=state["chains_h"])
-            chains.rng_state[...] = state["chains_rng"]
-        else:
-            start = _permutation(n, seed, 2 ** 32 - 1)[np.arange(n_persistent) % n]
-            chains = Chains(_make_rbm(W, a, b), n_persistent, seed=seed, v0=V[start])
-
-    def snapshot():
-        return {"W": W, "a": a, "b": b, "vW": vW, "va": va, "vb": vb, "epochs_done": epochs_done,
-                "step": step, "elapsed_s": elapsed, "history": history,
-                "chains_v": None if chains is None or method != "pcd" else chains.v,
-                "chains_h": None if chains is None or method != "pcd" else chains.h,
-                "chains_rng": None if chains is None or method != "pcd" else chains.rng_state}
-
+        st = _TrainState.load(ckpt, p)
+    else:
+        st = _TrainState.start(rbm0, V, p)
     if threads is None:
-        threads = 1 if batch_size * nv * nh < 2 ** 20 else nb.get_num_threads()
+        threads = 1 if p.batch_size * nv * nh < 2 ** 20 else nb.get_num_threads()
     else:
         threads = check_int(threads, "threads", 1)
     threads = min(int(threads), nb.config.NUMBA_NUM_THREADS)
-    Pd = np.empty((batch_size, nh))
-    Pm = np.empty((max(batch_size, n_persistent or 0), nh))
+    Pd = np.empty((p.batch_size, nh))
+    Pm = np.empty((max(p.batch_size, p.n_persistent or 0), nh))
     bar = None
-    if progress and epochs_done < epochs:
+    if progress and st.epochs_done < p.epochs:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=epochs * n_batches, initial=epochs_done * n_batches, unit="batch",
-                   desc=f"{method.upper()}-{k} {nv}x{nh}", leave=True, dynamic_ncols=True)
+        bar = tqdm(total=p.epochs * n_batches, initial=st.epochs_done * n_batches, unit="batch",
+                   desc=f"{p.method.upper()}-{p.k} {nv}x{nh}", leave=True, dynamic_ncols=True)
     saved_threads = nb.get_num_threads()
     nb.set_num_threads(threads)
     try:
-        for epoch in range(epochs_done, epochs):
+        for epoch in range(st.epochs_done, p.epochs):
             t0 = time.perf_counter()
-            lr, mom = lrs[epoch], moms[epoch]
-            rbm_epoch_start = _make_rbm(W, a, b) if callback is not None else None
-            order = _permutation(n, seed, epoch)
+            lr, mom = p.learning_rates[epoch], p.momenta[epoch]
+            rbm_epoch_start = st.model() if callback is not None else None
+            order = _permutation(n, p.seed, epoch)
             for bi in range(n_batches):
-                idx = order[bi * batch_size:(bi + 1) * batch_size]
-                Vd = V[idx]
-                nd = Vd.shape[0]
-                rbm_cur = _make_rbm(W, a, b)
-                if method == "pcd":
-                    chains.set_model(rbm_cur)
-                    chains.run(k, beta=beta)
-                else:
-                    chains = Chains(rbm_cur, nd, seed=seed, v0=Vd, chain_offset=step * batch_size)
-                    chains.run(k, beta=beta)
-                Vm = chains.v
-                nm = Vm.shape[0]
-                _hidden_probs(Vd, W, b, beta, Pd[:nd])
-                _hidden_probs(Vm, W, b, beta, Pm[:nm])
-                _sgd_W(np.ascontiguousarray(Vd.T), Pd[:nd], np.ascontiguousarray(Vm.T), Pm[:nm], W, vW,
-                       beta, lr, mom, weight_decay)
-                svd = Vd.sum(axis=0, dtype=np.int64).astype(np.float64)
-                svm = Vm.sum(axis=0, dtype=np.int64).astype(np.float64)
-                spd = np.empty(nh)
-                _col_sum(Pd[:nd], spd)
-                spm = np.empty(nh)
-                _col_sum(Pm[:nm], spm)
-                va *= mom
-                va += lr * (beta * (svd / nd - svm / nm))
-                vb *= mom
-                vb += lr * (beta * (spd / nd - spm / nm))
-                a += va
-                b += vb
-                step += 1
-                if not (np.isfinite(W).all() and np.isfinite(a).all() and np.isfinite(b).all()):
+                Vd = V[order[bi * p.batch_size:(bi + 1) * p.batch_size]]
+                rbm_cur = _train_step(st, p, Vd, lr, mom, Pd, Pm)
+                if not (np.isfinite(st.W).all() and np.isfinite(st.a).all() and np.isfinite(st.b).all()):
                     raise FloatingPointError(
                         f"Training diverged at epoch {epoch}, minibatch {bi} (non-finite parameters): lower the "
                         f"learning rate (now {lr}) or the momentum (now {mom}).")
-                if callback is not None and callback_every == "batch":
-                    callback(TrainingStep(epoch, bi, step, rbm_cur, _make_rbm(W, a, b), chains, lr, mom, Vd))
+                if callback is not None and p.callback_every == "batch":
+                    callback(TrainingStep(epoch, bi, st.step, rbm_cur, st.model(), st.chains, lr, mom, Vd))
                 if bar is not None:
                     bar.update(1)
             dt = time.perf_counter() - t0
-            elapsed += dt
-            epochs_done = epoch + 1
-            history.append({"epoch": epoch, "learning_rate": lr, "momentum": mom, "seconds": round(dt, 3)})
+            st.elapsed += dt
+            st.epochs_done = epoch + 1
+            st.history.append({"epoch": epoch, "learning_rate": lr, "momentum": mom, "seconds": round(dt, 3)})
             if bar is not None:
-                bar.set_postfix(epoch=epochs_done, lr=f"{lr:.3g}")
-            if ckpt is not None and (epochs_done % checkpoint_every == 0 or epochs_done == epochs):
-                _save_checkpoint(ckpt, config, snapshot())
-            if callback is not None and callback_every == "epoch":
-                callback(TrainingStep(epoch, None, step, rbm_epoch_start, _make_rbm(W, a, b), chains, lr, mom))
+                bar.set_postfix(epoch=st.epochs_done, lr=f"{lr:.3g}")
+            if ckpt is not None and (st.epochs_done % p.checkpoint_every == 0 or st.epochs_done == p.epochs):
+                st.save(ckpt, p)
+            if callback is not None and p.callback_every == "epoch":
+                callback(TrainingStep(epoch, None, st.step, rbm_epoch_start, st.model(), st.chains, lr, mom))
     finally:
         nb.set_num_threads(saved_threads)
         if bar is not None:
             bar.close()
+    return _trained_model(rbm_or_shape, rbm0, st, p, threads, metadata)
 
+
+def _trained_model(rbm_or_shape, rbm0: RBM, st: _TrainState, p: _TrainParams, threads: int, metadata) -> RBM:
+    """The result of :func:`train`: the parameters in the requested dtype with their provenance."""
+    config = p.config
     meta = dict(rbm0.metadata) if isinstance(rbm_or_shape, RBM) else {}
     meta.pop("training", None)
     meta["training"] = {
         **{key: config[key] for key in ("method", "k", "epochs", "batch_size", "learning_rate", "momentum",
                                         "weight_decay", "beta", "n_persistent", "seed", "n_data", "data_sha256")},
-        "init": "given model" if isinstance(rbm_or_shape, RBM) else f"init_model(scale={init_scale}, seed={seed})",
+        "init": ("given model" if isinstance(rbm_or_shape, RBM)
+                 else f"init_model(scale={p.init_scale}, seed={p.seed})"),
         "init_fingerprint": config["init_fingerprint"],
-        "updates": step,
-        "training_seconds": round(elapsed, 2),
+        "updates": st.step,
+        "training_seconds": round(st.elapsed, 2),
         "code": {"version": provenance.code_version(), **provenance.source_digest(_SOURCES)},
         "machine": {**provenance.machine(), "numba_threads": threads},
         "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if metadata:
         meta.update(metadata)
-    return RBM(W, a, b, dtype=out_dtype, metadata=meta)
+    return RBM(st.W, st.a, st.b, dtype=p.out_dtype, metadata=meta)

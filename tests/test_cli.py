@@ -185,7 +185,7 @@ def test_traceback_flag_reraises(tmp_path, capsys):
 # ----------------------------------------------------------------------------- reference models
 @pytest.fixture
 def tiny_references(tmp_path, monkeypatch):
-    from rbmlib import models
+    from rbmlib import reference_models as models
 
     recipe = dict(models.RECIPES["mnist-784x20"], n_hidden=3, epochs=1)
     monkeypatch.setattr(models, "RECIPES", {"tiny-784x3": recipe})
@@ -216,7 +216,7 @@ def test_load_reference_trains_caches_and_checks_recipe(tiny_references, capsys)
 
 @pytest.mark.parametrize("name", ["mnist-784x20", "mnist-784x500"])
 def test_committed_reference_models(name):
-    from rbmlib import models
+    from rbmlib import reference_models as models
 
     path = models.reference_path(name)
     assert path.exists(), f"{path} is not committed"
@@ -234,7 +234,7 @@ def test_committed_reference_models(name):
 
 
 def test_reference_784x20_recorded_log_likelihood_is_exact():
-    from rbmlib import exact, models
+    from rbmlib import exact, reference_models as models
 
     rbm = models.load_reference("mnist-784x20", train_if_missing=False).astype(np.float64)
     X = rbmlib.load_mnist(split="heldout")

@@ -194,7 +194,6 @@ def _joint_index(v, h):
 @pytest.mark.parametrize("shape, beta", [((3, 4), 1.0), ((5, 2), 0.7), ((9, 4), 1.0), ((3, 10), 1.3)])
 def test_equilibrium_sample_chi_square(shape, beta):
     """Joint-table route (n_visible + n_hidden <= 12) and smaller-layer route: both follow p_beta(v, h)."""
-    from scipy import stats
 
     rbm = RBM.random(*shape, scale=1.0, seed=8)
     n = 40000

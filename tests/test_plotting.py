@@ -171,11 +171,12 @@ def test_temperature_panels_show_exact_marginals_and_conditionals(rbm):
 
 
 def test_temperature_explorer_builds_a_widget(rbm):
-    widgets = pytest.importorskip("ipywidgets")
-    w = plotting.temperature_explorer(rbm, beta_min=0.1, beta_max=10.0, beta=2.0)
-    assert isinstance(w, widgets.VBox)
+    ipywidgets = pytest.importorskip("ipywidgets")
+    from rbmlib import widgets
+    w = widgets.temperature_explorer(rbm, beta_min=0.1, beta_max=10.0, beta=2.0)
+    assert isinstance(w, ipywidgets.VBox)
     slider = w.children[0]
     assert slider.value == pytest.approx(2.0)
     slider.value = 0.5  # redraws without error
     with pytest.raises(ValueError, match="beta_min < beta_max"):
-        plotting.temperature_explorer(rbm, beta_min=2.0, beta_max=1.0)
+        widgets.temperature_explorer(rbm, beta_min=2.0, beta_max=1.0)

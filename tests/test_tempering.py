@@ -339,12 +339,13 @@ def test_bad_inputs_raise_clear_errors():
 
 
 # ----------------------------------------------------------------------------
-# command line (registered in rbmlib/cli.py as 'equilibrate'; driven here through add_cli)
+# command line (rbmlib/cli/equilibrate.py, 'rbmlib equilibrate'; driven here through add_cli)
 # ----------------------------------------------------------------------------
 def _cli(argv):
     import argparse
     parser = argparse.ArgumentParser()
-    tp.add_cli(parser.add_subparsers(dest="command"))
+    from rbmlib.cli import equilibrate
+    equilibrate.add_cli(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
     return args.func(args)
 

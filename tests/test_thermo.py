@@ -10,7 +10,7 @@ from conftest import all_states
 from scipy import stats
 
 import rbmlib
-from rbmlib import exact, thermo
+from rbmlib import exact, plotting, thermo, widgets
 from rbmlib.thermo import Protocol
 
 
@@ -411,15 +411,15 @@ def test_plots_and_explorer_build():
     import matplotlib.pyplot as plt
     A, B = _pair()
     make = lambda K: Protocol.linear(A, B, K)  # noqa: E731
-    ax = thermo.plot_work_histograms(np.r_[0.0, 1.0, 2.0], -np.r_[0.5, 1.5, 2.5], delta_f=1.0, bins=4)
+    ax = plotting.plot_work_histograms(np.r_[0.0, 1.0, 2.0], -np.r_[0.5, 1.5, 2.5], delta_f=1.0, bins=4)
     assert len(ax.patches) == 8
-    w = thermo.work_explorer(make, n_chains=50, max_steps=5, max_sweeps=2)
+    w = widgets.work_explorer(make, n_chains=50, max_steps=5, max_sweeps=2)
     slider = w.children[0].children[0]
     slider.value = 3          # redraws from fresh runs without error
     assert slider.max == 5
     plt.close("all")
     with pytest.raises(TypeError, match="callable"):
-        thermo.work_explorer(42)
+        widgets.work_explorer(42)
 
 
 # ----------------------------------------------------------------------------

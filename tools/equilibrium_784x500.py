@@ -59,7 +59,7 @@ def main(argv=None):
     p.add_argument("--out", default="results/equilibrium/mnist-784x500-beta1.json")
     args = p.parse_args(argv)
     pt, noise, data = _load(args.pt), _load(args.noise), _load(args.data)
-    rbm = rbmlib.models.load_reference(pt["meta"]["model"])
+    rbm = rbmlib.reference_models.load_reference(pt["meta"]["model"])
     assert pt["meta"]["fingerprint"] == rbm.fingerprint()
 
     # ---------------------------------------------------------------- tempering

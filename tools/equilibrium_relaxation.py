@@ -72,7 +72,7 @@ def main(argv=None):
     p.add_argument("--starts", nargs="+", default=["noise", "data"], choices=["noise", "data"])
     p.add_argument("--out", default="runs/equilibrium")
     args = p.parse_args(argv)
-    rbm = rbmlib.models.load_reference(args.model)
+    rbm = rbmlib.reference_models.load_reference(args.model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for start in args.starts:

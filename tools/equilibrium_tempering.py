@@ -40,7 +40,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=2017)
     p.add_argument("--out", default="runs/equilibrium/pt.npz")
     args = p.parse_args(argv)
-    rbm = rbmlib.models.load_reference(args.model)
+    rbm = rbmlib.reference_models.load_reference(args.model)
     betas = tp.geometric_ladder(args.beta_min, 1.0, args.K)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rbmlib import xft  # noqa: E402
+from rbmlib import plotting, xft  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     labels = [f"$T_2 = {1 / b:g}$: fitted slope {a['fit']['slope']:+.4f} ± {a['fit']['stderr']:.4f}, "
               f"theory {res.beta1 - b:+.4f}" for a, b in zip(analyses, betas)]
     fig, axes = plt.subplots(2, 1, figsize=(7.5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    xft.plot_log_ratio(analyses, labels=labels, axes=axes)
+    plotting.plot_log_ratio(analyses, labels=labels, axes=axes)
     axes[0].set_title(f"Heat-exchange fluctuation theorem, 784x500 MNIST RBM, {res.n_done:,} chains\n"
                       f"(one Gibbs sweep at $T_2$ from equilibrium at $T_1 = 1$; lines: $(\\beta_1-\\beta_2)Q$, no fit)",
                       fontsize=10)
