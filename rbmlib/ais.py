@@ -40,16 +40,18 @@ All weights are kept as logarithms and combined with log-sum-exp.
 
 Kernels
 -------
-One run is one sequential task (runs are spread over numba threads). States are
-binary, so the fields ``v W + b`` and ``W h + a_B`` are sums of rows of ``W`` /
-``W.T``: after a sweep only the rows of the units that flipped are added or
-subtracted (when fewer flipped than are on), with a full recomputation every
-128 steps. The weight increment
-``sum_j softplus(beta_k x_j) - softplus(beta_{k-1} x_j)`` is evaluated as
+An AIS step is one block Gibbs sweep plus a weight, on the sampler's kernels
+(:mod:`rbmlib.kernels`). One run is one sequential task (runs are spread over numba
+threads). The fields ``x = v W + b`` and ``y = W h + a_B`` are kept between steps by the
+sampler's rule (:func:`rbmlib.kernels.update_field`): the rows of the units that
+flipped are added or subtracted (when fewer flipped than are on), with a recomputation
+from scratch every :data:`rbmlib.kernels.REFRESH` updates, in the model's dtype (float32
+fields for a float32 model, as the sampler). The weight increment
+``sum_j softplus(beta_k x_j) - softplus(beta_{k-1} x_j)`` is evaluated in float64 as
 ``sum_j [max(t1, 0) - max(t0, 0)] + log prod_j (1 + e1_j) / (1 + e0_j)`` with
 ``e = exp(-|t|)`` (one logarithm per 512 hidden units), and the hidden draw of the
-next sweep reuses ``e1``. Random numbers, exponentials and Bernoulli draws are
-the primitives of :mod:`rbmlib.kernels`.
+next sweep reuses ``e1``; the visible draw is :func:`rbmlib.kernels.bernoulli_block` on
+the float64 logits ``beta_k y + (1 - beta_k) a_A``.
 
 Reproducibility
 ---------------
@@ -57,8 +59,8 @@ Run ``r`` of a forward estimate uses the random stream of chain ``r`` of
 :func:`rbmlib.kernels.seed_streams` ``(seed, ...)``; reverse runs use chains
 ``REVERSE_STREAM_OFFSET + r``, so forward and reverse runs of one seed are
 independent (as :func:`bar` requires). A run's result depends only on
-``(seed, run index)``: bit-identical for any number of threads. All arithmetic
-is float64 (float32 models are converted).
+``(seed, run index)``: bit-identical for any number of threads. Weights, draws and
+the base model are float64; only the two kept fields are in the model's dtype.
 
 Exact references for tiny models (:func:`exact_weight_moments`,
 :func:`exact_reverse_weights`, :func:`exact_path_ensemble`)
@@ -676,7 +678,7 @@ def log_partition(rbm: RBM, *, n_runs: int = 100, schedule="salakhutdinov", base
     Parameters
     ----------
     rbm : RBM
-        Target model ``B`` (any size; float32 models are converted to float64).
+        Target model ``B`` (any size; float32 or float64: the kept fields are in its dtype).
     n_runs : int
         Number of independent annealing runs (importance weights).
     schedule : 'salakhutdinov', int or array-like
