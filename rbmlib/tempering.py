@@ -360,6 +360,10 @@ class Tempering:
         Sweeps between swap rounds.
     scheme : {'deo', 'seo'}, default 'deo'
         Deterministic even/odd alternation, or a random parity per ensemble and round.
+    backend : {'cpu', 'cuda'}, default 'cpu'
+        Where the Gibbs sweeps run (:class:`rbmlib.sampling.Chains`); ``'cuda'`` gives the
+        same bits on an NVIDIA GPU (the swap moves stay on the host: they only permute the
+        chains' inverse temperatures).
 
     Attributes
     ----------
@@ -375,7 +379,7 @@ class Tempering:
     """
 
     def __init__(self, rbm: RBM, betas, n_chains: int, *, seed: int = 0, v0=None, ensemble_offset: int = 0,
-                 swap_every: int = 1, scheme: str = "deo"):
+                 swap_every: int = 1, scheme: str = "deo", backend: str = "cpu"):
         rbm = check_rbm(rbm)
         self.betas = check_ladder(betas)
         self.n_chains = check_int(n_chains, "n_chains", 1)
@@ -388,7 +392,7 @@ class Tempering:
         if (self.ensemble_offset + n) * K > 2 ** 60:
             raise ValueError("(ensemble_offset + n_chains) * len(betas) must be below 2**60.")
         self.chains = Chains(rbm, n * K, seed=self.seed, chain_offset=self.ensemble_offset * K,
-                             v0=self._expand_v0(v0, K, n, nv))
+                             v0=self._expand_v0(v0, K, n, nv), backend=backend)
         self.position = np.tile(np.arange(K, dtype=np.int64), (n, 1))
         self.replica_at = self.position.copy()
         self.swap_state = kernels.seed_streams(_U(self.seed), _U(SWAP_STREAM_OFFSET + self.ensemble_offset), n)
@@ -632,7 +636,7 @@ class Tempering:
 # one-call sampler
 # ----------------------------------------------------------------------------
 def sample(rbm: RBM, betas, n_chains: int, n_sweeps: int, *, seed: int = 0, v0=None, ensemble_offset: int = 0,
-           swap_every: int = 1, scheme: str = "deo"):
+           swap_every: int = 1, scheme: str = "deo", backend: str = "cpu"):
     """States of ``n_chains`` independent parallel-tempering ensembles after ``n_sweeps`` sweeps.
 
     See :class:`Tempering` for the parameters and the dynamics.
@@ -651,7 +655,7 @@ def sample(rbm: RBM, betas, n_chains: int, n_sweeps: int, *, seed: int = 0, v0=N
     ((3, 100, 6), (3, 100, 4))
     """
     pt = Tempering(rbm, betas, n_chains, seed=seed, v0=v0, ensemble_offset=ensemble_offset,
-                   swap_every=swap_every, scheme=scheme)
+                   swap_every=swap_every, scheme=scheme, backend=backend)
     pt.run(n_sweeps)
     return pt.state()
 

@@ -802,7 +802,16 @@ def _quench(chains, order: str, beta2: float) -> None:
         chains.run(1, beta=beta2, order=step)
 
 
-def _xft_shard(rbm: RBM, seed: int, chain_offset: int, n_chains: int, *, config: dict) -> dict:
+def _state_energies(chains, W64, a64, b64, out) -> None:
+    """``out[:] = E(v, h)`` of the chains in float64 (on the GPU for ``backend='cuda'``: the same bits)."""
+    if chains.backend == "cuda":
+        out[:] = chains.energies_float64()
+    else:
+        _energies_kernel(W64, a64, b64, chains.v, chains.h, out)
+
+
+def _xft_shard(rbm: RBM, seed: int, chain_offset: int, n_chains: int, *, config: dict,
+               backend: str = "cpu") -> dict:
     """The XFT experiment on chains ``chain_offset .. chain_offset + n_chains - 1`` (one shard).
 
     A shard function of :func:`rbmlib.ensemble.run_ensemble`; :func:`_xft_accumulate` adds its
@@ -829,11 +838,11 @@ def _xft_shard(rbm: RBM, seed: int, chain_offset: int, n_chains: int, *, config:
     sums = {"E0": 0, "E0sq": 0, **{k: [[0] * n_t for _ in range(n_o)] for k in ("Q", "Qsq", "D", "Dsq")}}
     trace = [0] * n_trace
     branch_trace = np.zeros((G, n_branch), np.int64)
-    chains = Chains(rbm, n, seed=int(seed), chain_offset=start)
+    chains = Chains(rbm, n, seed=int(seed), chain_offset=start, backend=backend)
     e = np.empty(n, np.float64)
     for k in range(n_trace):
         chains.run(trace_every, beta=beta1, order="hv")
-        _energies_kernel(W64, a64, b64, chains.v, chains.h, e)
+        _state_energies(chains, W64, a64, b64, e)
         trace[k] += _fixed_sums(e)[0]
     rest = n_equil - n_trace * trace_every
     if rest:
@@ -847,7 +856,7 @@ def _xft_shard(rbm: RBM, seed: int, chain_offset: int, n_chains: int, *, config:
     for ib in range(n_branch):
         if ib:
             chains.run(every, beta=beta1, order="hv")
-        _energies_kernel(W64, a64, b64, chains.v, chains.h, E0)
+        _state_energies(chains, W64, a64, b64, E0)
         s0, s0sq = _fixed_sums(E0)
         sums["E0"] += s0
         sums["E0sq"] += s0sq
@@ -859,7 +868,7 @@ def _xft_shard(rbm: RBM, seed: int, chain_offset: int, n_chains: int, *, config:
             for it, b2 in enumerate(beta2s):
                 c = chains.copy()
                 _quench(c, o, b2)
-                _energies_kernel(W64, a64, b64, c.v, c.h, e)
+                _state_energies(c, W64, a64, b64, e)
                 Q = e - E0
                 _histogram_kernel(Q, group, 1.0 / bin_width, k_min, counts[io, it], outside[io, it])
                 sq, sqq = _fixed_sums(Q)
@@ -936,7 +945,7 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
             bin_width: float = 1 / 32, q_max: float = 1024.0, trace_every: int = 10,
             max_shards: int | None = None, executor=None, scheduler: str | None = None,
             workers: int | None = None, threads: int | None = None, retries: int = 2,
-            n_branch: int = 1, branch_every: int = 1, n_groups: int = 2) -> XFTResult:
+            n_branch: int = 1, branch_every: int = 1, n_groups: int = 2, backend: str = "cpu") -> XFTResult:
     """The paper's XFT experiment: equilibrate at ``beta1``, one sweep at each ``beta2``, histogram ``Q``.
 
     For every chain ``c`` (random start, own random stream fixed by ``(seed, c)``):
@@ -1011,6 +1020,11 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
         Chain ``c`` belongs to group ``c % n_groups``; counts and moment sums are kept
         per group (independent batches of whole chains, for batch-means errors). The
         default 2 is the even / odd split used by the paired analysis.
+    backend : {'cpu', 'cuda'}
+        ``'cuda'`` runs the chains on an NVIDIA GPU (:mod:`rbmlib.kernels.cuda`, install
+        ``rbmlib[cuda]``) with the same random streams and the same bits; its shards run in
+        this process, one after another (not with ``workers``/``scheduler``/``executor``).
+        Recorded in the result's ``meta``, not in its configuration (the results are equal).
 
     Returns
     -------
@@ -1019,6 +1033,12 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
     config = run_config(rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard_size, bin_width, q_max,
                         trace_every, n_branch, branch_every, n_groups)
     max_shards = check_int(max_shards, "max_shards", 0, allow_none=True)
+    from .sampling import BACKENDS
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
+    if backend == "cuda" and (executor is not None or scheduler is not None or workers is not None):
+        raise ValueError("backend='cuda' runs the shards in this process on one GPU; drop workers, scheduler and "
+                         "executor (or use backend='cpu' to spread shards over processes).")
     if executor is not None or scheduler is not None or workers is not None:
         return _run_xft_ensemble(rbm, config, shard_size=shard_size, checkpoint_dir=checkpoint_dir,
                                  progress=progress, max_shards=max_shards, executor=executor,
@@ -1027,7 +1047,8 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
     res = _resume(ckpt, config)
     if res.n_done >= config["n_chains"] or max_shards == 0:
         return res
-    return _run_in_process(rbm, res, ckpt, shard_size=int(shard_size), max_shards=max_shards, progress=progress)
+    return _run_in_process(rbm, res, ckpt, shard_size=int(shard_size), max_shards=max_shards, progress=progress,
+                           backend=backend)
 
 
 def _resume(ckpt, config: dict) -> XFTResult:
@@ -1054,12 +1075,13 @@ def _resume(ckpt, config: dict) -> XFTResult:
     return res
 
 
-def _run_in_process(rbm: RBM, res: XFTResult, ckpt, *, shard_size: int, max_shards, progress: bool) -> XFTResult:
+def _run_in_process(rbm: RBM, res: XFTResult, ckpt, *, shard_size: int, max_shards, progress: bool,
+                    backend: str = "cpu") -> XFTResult:
     """Run the remaining chains of ``res`` shard by shard in this process, checkpointing after each shard."""
     config = res.config
     n_chains, seed = config["n_chains"], int(config["seed"])
     session = {"started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-               "chains_at_start": res.n_done, "shard_size": shard_size, **machine()}
+               "chains_at_start": res.n_done, "shard_size": shard_size, "backend": backend, **machine()}
     res.meta["sessions"].append(session)
     res.meta["code_version"] = code_version()
     bar = None
@@ -1072,7 +1094,7 @@ def _run_in_process(rbm: RBM, res: XFTResult, ckpt, *, shard_size: int, max_shar
             t0 = time.perf_counter()
             start = res.n_done
             n = min(shard_size, n_chains - start)
-            _xft_accumulate(res, _xft_shard(rbm, seed, start, n, config=config))
+            _xft_accumulate(res, _xft_shard(rbm, seed, start, n, config=config, backend=backend))
             res.meta["wall_time_s"] = float(res.meta["wall_time_s"] + (time.perf_counter() - t0))
             session["chains_at_end"] = res.n_done
             if ckpt is not None:

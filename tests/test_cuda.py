@@ -381,3 +381,47 @@ save()
         ch.run(3, beta=0.8)
         assert_bits(got[f"{m}v"], ch.v, f"model {m} v")
         assert_bits(got[f"{m}e1"], rbmlib.xft.energies(rbm, ch.v, ch.h), f"model {m} after 3 sweeps")
+
+
+XFT_KW = dict(beta1=1.0, beta2s=[0.8, 1.25], n_equil=5, seed=7, order=("hv", "vh", "hvh", "v"), n_branch=2,
+              branch_every=2, n_groups=2, shard_size=3, bin_width=1 / 32, q_max=64.0)
+
+
+def test_cuda_xft_and_tempering_match_the_cpu_bit_for_bit(tmp_path):
+    """run_xft (branch mode, every quench order, shards) and tempering.sample with backend='cuda' under the
+    simulator give the CPU's histograms, exact sums, moments and states bit for bit."""
+    import json
+    from rbmlib import tempering, xft
+    body = f"""
+    import json
+    from rbmlib import tempering, xft
+    rbm = rbmlib.RBM.random(6, 5, scale=1.0, seed=3).astype(np.float32)
+    res = xft.run_xft(rbm, 5, backend="cuda", **{XFT_KW!r})
+    OUT["counts"], OUT["moments"], OUT["branch"] = res.counts, res.moments, res.branch_trace
+    OUT["sums"] = np.array(json.dumps(res.sums, sort_keys=True))
+    OUT["trace"] = np.array(json.dumps([str(t) for t in res.trace]))
+    OUT["backend"] = np.array(res.meta["sessions"][-1]["backend"])
+    OUT["pt_v"], OUT["pt_h"] = tempering.sample(rbm, [0.5, 0.8, 1.0], 3, 6, seed=2, backend="cuda")
+    save()
+    """
+    got = run_gpu(tmp_path, body)
+    rbm = rbmlib.RBM.random(6, 5, scale=1.0, seed=3).astype(np.float32)
+    res = xft.run_xft(rbm, 5, **XFT_KW)
+    assert_bits(got["counts"], res.counts, "xft counts")
+    assert_bits(got["moments"], res.moments, "xft moments")
+    assert_bits(got["branch"], res.branch_trace, "xft branch trace")
+    assert str(got["sums"]) == json.dumps(res.sums, sort_keys=True)
+    assert str(got["trace"]) == json.dumps([str(t) for t in res.trace])
+    assert str(got["backend"]) == "cuda"
+    v, h = tempering.sample(rbm, [0.5, 0.8, 1.0], 3, 6, seed=2)
+    assert_bits(got["pt_v"], v, "tempering v")
+    assert_bits(got["pt_h"], h, "tempering h")
+
+
+def test_cuda_xft_refuses_worker_processes():
+    from rbmlib import xft
+    rbm = rbmlib.RBM.random(4, 3, seed=1)
+    with pytest.raises(ValueError, match="in this process on one GPU"):
+        xft.run_xft(rbm, 10, beta2s=[0.9], backend="cuda", workers=2)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        xft.run_xft(rbm, 10, beta2s=[0.9], backend="tpu")

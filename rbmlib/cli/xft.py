@@ -54,6 +54,9 @@ def _add_arguments(p):
     p.add_argument("--branch-every", type=int, default=1, help="sweeps at T1 between branch points")
     p.add_argument("--groups", type=int, default=2,
                    help="independent chain groups kept apart in the result (batch-means errors; default 2)")
+    p.add_argument("--backend", choices=("cpu", "cuda"), default="cpu",
+                   help="where the chains run: 'cpu' (default) or 'cuda' (an NVIDIA GPU, pip install 'rbmlib[cuda]'; "
+                        "same bits; shards run one after another in this process)")
     p.add_argument("--certify-against", default=None, metavar="JSON",
                    help="equilibrium reference of the mean energy at T1 (a results/equilibrium/*.json file, or a "
                         "JSON {\"E\": [mean, se]}): certify the starts (xft.certify_starts) and store the "
@@ -89,7 +92,7 @@ def _cli_run(args) -> int:
     res = run_xft(rbm, args.chains, beta1=1.0 / args.t1, beta2s=beta2s, n_equil=args.sweeps, seed=args.seed,
                   order=tuple(args.order), shard_size=args.shard_size, checkpoint_dir=args.checkpoint_dir,
                   progress=not args.no_progress, bin_width=args.bin_width, q_max=args.q_max,
-                  max_shards=args.max_shards, **branch, **ex)
+                  max_shards=args.max_shards, **branch, backend=args.backend, **ex)
     res.meta["model"] = args.model
     res.meta["temperatures"] = {"t1": args.t1, "t2": list(args.t2)}
     res.meta["command"] = (f"python -m rbmlib xft --model {args.model} --chains {args.chains} --sweeps {args.sweeps} "
