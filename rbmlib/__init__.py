@@ -14,7 +14,6 @@ from . import datasets
 from . import diagnostics
 from . import exact
 from . import reference_models
-from . import models  # the former name of reference_models, while chapters 3 and 4 use it
 from . import report
 from . import sampling
 from . import stats

@@ -40,8 +40,8 @@ Sampling: :func:`run_protocol` -> :class:`ProtocolRun` (per-trajectory work, hea
 Exact (tiny models): :func:`exact_process`, :func:`exact_work_distribution`,
 :func:`exact_work_log_mgf`, :func:`crooks_exact`.
 Statistics: :func:`jarzynski`, :func:`jarzynski_bias`, :func:`crooks_test`.
-Entropy and relative entropy live in :mod:`rbmlib.stats` (``gibbs_entropy`` is
-:func:`rbmlib.stats.entropy`, kept under this name while chapter 3 calls it).
+Entropy and relative entropy live in :mod:`rbmlib.stats`; exact equilibrium samples in
+:func:`rbmlib.exact.equilibrium_sample`.
 Figures: :func:`rbmlib.plotting.plot_work_histograms`, explorer: :func:`rbmlib.widgets.work_explorer`.
 """
 from __future__ import annotations
@@ -63,7 +63,6 @@ __all__ = [
     "EquilibriumStats",
     "equilibrium_stats",
     "free_energy_difference",
-    "equilibrium_sample",
     "EntropyChainRule",
     "entropy_chain_rule",
     "ProtocolRun",
@@ -81,17 +80,12 @@ __all__ = [
     "jarzynski_bias",
     "CrooksTest",
     "crooks_test",
-    "gibbs_entropy",
 ]
 
 ORDERS = ("hv", "vh", "h", "v")
 SPACES = ("joint", "visible")
 _REVERSED = {"hv": "vh", "vh": "hv", "h": "h", "v": "v"}
 
-
-#: The Gibbs entropy of a probability table: :func:`rbmlib.stats.entropy` (kept under this name while
-#: chapter 3 calls ``thermo.gibbs_entropy``; new code calls ``rbmlib.stats.entropy``).
-gibbs_entropy = entropy
 
 
 # =============================================================================
@@ -311,10 +305,6 @@ def free_energy_difference(protocol: "Protocol", beta: float = 1.0) -> float:
     beta = check_beta(beta)
     return -(equilibrium_stats(protocol.end, beta).log_z - equilibrium_stats(protocol.start, beta).log_z) / beta
 
-
-#: Exact, independent samples ``(v, h) ~ p_beta(v, h)``: :func:`rbmlib.exact.equilibrium_sample` (kept under
-#: this name while chapter 3 calls ``thermo.equilibrium_sample``; new code calls ``rbmlib.exact``).
-equilibrium_sample = exact.equilibrium_sample
 
 
 @dataclass(frozen=True)
@@ -1116,15 +1106,3 @@ def crooks_test(work_forward, work_reverse, *, beta: float, delta_f: float, bins
                       log_ratio_err=lr_err, residual=residual, residual_err=res_err, chi2=chi2, dof=dof,
                       p_value=p, delta_f_crossing=df_cross, delta_f_crossing_err=df_cross_err,
                       slope=float(coef[0]), slope_err=float(math.sqrt(cov[0, 0])))
-
-
-def __getattr__(name):
-    # The figure and the explorer of this chapter moved to the application layer (rbmlib.plotting,
-    # rbmlib.widgets); forwarded on use while chapter 3 calls them here (tools/check_imports.py KNOWN).
-    if name == "plot_work_histograms":
-        from . import plotting
-        return plotting.plot_work_histograms
-    if name == "work_explorer":
-        from . import widgets
-        return widgets.work_explorer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

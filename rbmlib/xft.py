@@ -1542,15 +1542,3 @@ def homogeneity_test(counts_a, counts_b, *, min_expected: float = 5.0) -> dict:
     t = homogeneity(counts_a, counts_b, min_expected=min_expected)
     return {"chi2": t.statistic, "dof": t.dof, "p_value": t.pvalue, "n_bins": t.n_bins,
             "n_a": int(np.sum(counts_a)), "n_b": int(np.sum(counts_b))}
-
-
-def __getattr__(name):
-    # Names that moved to the application layer, forwarded on use while tests/test_xft.py and chapter 4 call
-    # them here (tools/check_imports.py KNOWN): the CLI is rbmlib.cli.xft, the figure rbmlib.plotting.
-    if name in ("main", "add_cli"):
-        from .cli import xft as command
-        return getattr(command, name)
-    if name == "plot_log_ratio":
-        from . import plotting
-        return plotting.plot_log_ratio
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,15 +31,3 @@ def test_every_module_has_a_layer_and_imports():
         importlib.import_module(info.name)
 
 
-def test_kept_names_for_chapters_3_and_4_forward_to_their_homes():
-    # names that chapters 3 and 4 (and tests/test_xft.py) still use, until they call the new homes
-    from rbmlib import exact, models, plotting, reference_models, stats, thermo, widgets, xft
-    from rbmlib.cli import xft as xft_command
-
-    assert thermo.equilibrium_sample is exact.equilibrium_sample
-    assert thermo.gibbs_entropy is stats.entropy
-    assert thermo.plot_work_histograms is plotting.plot_work_histograms
-    assert thermo.work_explorer is widgets.work_explorer
-    assert xft.plot_log_ratio is plotting.plot_log_ratio
-    assert xft.main is xft_command.main and xft.add_cli is xft_command.add_cli
-    assert models.load_reference is reference_models.load_reference

@@ -150,7 +150,7 @@ def test_first_law_visible_space_and_larger_model():
         scale = max(1.0, np.max(np.abs(r.initial_energy)), np.max(np.abs(r.final_energy)))
         assert r.first_law_violation <= 1e-12 * scale * (P.n_steps + 1)
     # visible free energies: initial energies equal F_beta(v) of the start states
-    v0, _ = thermo.equilibrium_sample(A, 500, seed=1)
+    v0, _ = exact.equilibrium_sample(A, 500, seed=1)
     np.testing.assert_allclose(r.initial_energy, A.free_energy(v0), rtol=1e-12, atol=1e-12)
 
 
@@ -169,14 +169,14 @@ def test_run_protocol_zero_sweeps_is_instant_switch():
     A, B = _pair()
     r = thermo.run_protocol(Protocol.linear(A, B, 5), 2000, seed=3, n_sweeps_per_step=0)
     assert np.all(r.heat == 0.0)
-    v0, h0 = thermo.equilibrium_sample(A, 2000, seed=3)
+    v0, h0 = exact.equilibrium_sample(A, 2000, seed=3)
     np.testing.assert_allclose(r.work, B.energy(v0, h0) - A.energy(v0, h0), atol=1e-12)
 
 
 def test_run_protocol_explicit_start_and_reproducible():
     A, B = _pair()
     P = Protocol.linear(A, B, 3)
-    v0, h0 = thermo.equilibrium_sample(A, 100, seed=9)
+    v0, h0 = exact.equilibrium_sample(A, 100, seed=9)
     r1 = thermo.run_protocol(P, 100, seed=2, start=(v0, h0))
     r2 = thermo.run_protocol(P, 100, seed=2, start=(v0, h0))
     np.testing.assert_array_equal(r1.work, r2.work)
@@ -317,13 +317,13 @@ def test_sampled_work_matches_exact_atoms():
 
 def test_equilibrium_sample_tiny_and_layer_paths():
     A = rbmlib.RBM.random(3, 2, scale=1.0, seed=5)
-    v, h = thermo.equilibrium_sample(A, 50000, beta=1.4, seed=1)
+    v, h = exact.equilibrium_sample(A, 50000, beta=1.4, seed=1)
     k = (v @ (1 << np.arange(2, -1, -1))) * 4 + h @ (1 << np.arange(1, -1, -1))
     p = exact.joint_distribution(A, 1.4).ravel()
     assert stats.chisquare(np.bincount(k, minlength=32), p * 50000).pvalue > 1e-3
     # 10 x 4 > 12 units: the hidden marginal + conditional path
     M = rbmlib.RBM.random(10, 4, scale=0.5, seed=2)
-    v, h = thermo.equilibrium_sample(M, 40000, seed=3)
+    v, h = exact.equilibrium_sample(M, 40000, seed=3)
     ph = exact.marginal_hidden(M)
     kh = h @ (1 << np.arange(3, -1, -1))
     assert stats.chisquare(np.bincount(kh, minlength=16), ph * 40000).pvalue > 1e-3
@@ -332,7 +332,7 @@ def test_equilibrium_sample_tiny_and_layer_paths():
     se = np.sqrt(mean_v * (1 - mean_v) / 40000)
     assert np.all(np.abs(v.mean(0) - mean_v) < 4.5 * se)
     # reproducible
-    v2, h2 = thermo.equilibrium_sample(M, 40000, seed=3)
+    v2, h2 = exact.equilibrium_sample(M, 40000, seed=3)
     np.testing.assert_array_equal(v, v2)
 
 

@@ -10,6 +10,7 @@ from scipy import stats
 
 import rbmlib
 from rbmlib import RBM, xft
+from rbmlib.cli import xft as xft_command
 
 MODELS = [(3, 2, 1.0, 11), (4, 3, 1.0, 1), (3, 4, 1.5, 7)]
 BETA2S = [0.5, 0.8, 1.25, 2.0]
@@ -171,7 +172,7 @@ def test_run_xft_bit_identical_under_sharding_and_resume(tmp_path):
     assert pa["n"] == 350 and pa["bias"] is None
     import matplotlib
     matplotlib.use("Agg")
-    ax, axr = xft.plot_log_ratio([an, pa], labels=["hv", "hv/vh"])
+    ax, axr = rbmlib.plotting.plot_log_ratio([an, pa], labels=["hv", "hv/vh"])
     assert len(ax.lines) >= 2
     with pytest.raises(TypeError, match="XFTResult"):
         xft.analyse({}, "hv", 1.25, 0.5)
@@ -266,10 +267,10 @@ def test_cli_runs_and_resumes(tmp_path, capsys):
     argv = ["--model", str(mpath), "--chains", "300", "--sweeps", "5", "--t2", "0.8", "1.25", "--order", "hv",
             "--shard-size", "100", "--out", str(tmp_path / "out.npz"), "--checkpoint-dir", str(tmp_path / "ck"),
             "--no-progress"]
-    assert xft.main(argv + ["--max-shards", "1"]) == 0
+    assert xft_command.main(argv + ["--max-shards", "1"]) == 0
     assert "stopped after 100 of 300 chains" in capsys.readouterr().out
     assert not (tmp_path / "out.npz").exists()
-    assert xft.main(argv) == 0
+    assert xft_command.main(argv) == 0
     assert "complete: 300 of 300 chains" in capsys.readouterr().out
     res = xft.XFTResult.load(tmp_path / "out.npz")
     ref = xft.run_xft(rbm, 300, beta1=1.0, beta2s=[1 / 0.8, 1 / 1.25], n_equil=5, seed=2017, order=("hv",),
@@ -277,7 +278,7 @@ def test_cli_runs_and_resumes(tmp_path, capsys):
     assert _same(res, ref) and res.meta["model"] == str(mpath)
     import argparse
     sub = argparse.ArgumentParser().add_subparsers()
-    xft.add_cli(sub)
+    xft_command.add_cli(sub)
     assert "xft" in sub.choices
 
 
