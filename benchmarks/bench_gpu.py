@@ -183,9 +183,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     import rbmlib
-    from rbmlib.sampling import _cuda_backend
+    from rbmlib.sampling import cuda_backend
 
-    _cuda_backend()                     # clear error without numba-cuda or a GPU
+    cuda_backend()                      # clear error without numba-cuda or a GPU
     rbm64, origin = _find_model(args.model)
     models = {"float32": rbm64.astype(np.float32), "float64": rbm64.astype(np.float64)}
     info = gpu_info()

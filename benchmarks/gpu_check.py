@@ -144,8 +144,8 @@ def main(argv=None) -> int:
         import numba
 
         import rbmlib
-        from rbmlib.sampling import _cuda_backend
-        kc = _cuda_backend()
+        from rbmlib.sampling import cuda_backend
+        kc = cuda_backend()
         import bench_gpu
         from bench_sampler import _cpu_name, _find_model
     except Exception as e:

@@ -83,12 +83,13 @@ from . import kernels
 from ._validation import check_beta, check_int, check_seed
 from .model import RBM, check_rbm
 
-__all__ = ["Chains", "sample", "ORDERS"]
+__all__ = ["Chains", "CudaChains", "sample", "ORDERS", "BACKENDS", "cuda_backend"]
 
 #: Valid sweep orders.
 ORDERS = ("hv", "vh", "h", "v")
 #: Valid backends: ``'cpu'`` (numba, the default) and ``'cuda'`` (numba-cuda on an NVIDIA GPU, the
-#: same bits; optional extra ``pip install 'rbmlib[cuda]'``, see :mod:`rbmlib.kernels.cuda`).
+#: same bits; optional extra ``pip install 'rbmlib[cuda]'``; :class:`CudaChains` on the kernels of
+#: :mod:`rbmlib.kernels.cuda`).
 BACKENDS = ("cpu", "cuda")
 
 
@@ -146,10 +147,18 @@ def _check_backend(backend) -> str:
     return backend
 
 
-def _cuda_backend():
-    """rbmlib.kernels.cuda, after checking that numba-cuda is installed and a GPU (or its simulator) is usable."""
+def cuda_backend():
+    """:mod:`rbmlib.kernels.cuda`, after checking that numba-cuda is installed and a GPU (or its simulator)
+    is usable: :class:`ImportError` / :class:`rbmlib.kernels.cuda.CudaUnavailableError` saying what to install
+    otherwise. Imported on first use only, so ``import rbmlib`` needs no numba-cuda."""
     from .kernels import cuda  # ImportError saying what to install when numba-cuda is missing
     cuda.require_device()
+    return cuda
+
+
+def _kc():
+    """:mod:`rbmlib.kernels.cuda` (already imported and checked by :func:`cuda_backend` when a CudaChains exists)."""
+    from .kernels import cuda
     return cuda
 
 
@@ -196,7 +205,7 @@ class Chains:
         after v). The default ``'hv'`` sweep overwrites ``h`` before using it.
     backend : {'cpu', 'cuda'}, default 'cpu'
         ``'cuda'``: states, streams and fields live on an NVIDIA GPU and the sweeps run
-        there (:class:`rbmlib.kernels.cuda.CudaChains`), with the same states as the CPU
+        there (:class:`CudaChains`), with the same states as the CPU
         bit for bit. Needs ``pip install 'rbmlib[cuda]'`` and the NVIDIA driver.
 
     Attributes
@@ -207,13 +216,22 @@ class Chains:
     n_chains, seed, chain_offset : int
     rng_state : ndarray of uint64, shape (n_chains, 4 * kernels.N_LANES)
         The chains' generator states (copy it to checkpoint; see :meth:`copy`).
+
+    Notes
+    -----
+    Subclass API (used by :class:`CudaChains`, which keeps the states on another device):
+    :meth:`_set` (take a checked model's arrays), :meth:`_field_cache` (the kept fields and
+    their update counters), :meth:`_check_live_states` (validate states written by the user
+    before a run), :meth:`_run_kernel` (the sweeps, after :meth:`run`'s checks), and
+    :meth:`copy` / :meth:`energy`. A subclass sets the class attribute ``backend``.
     """
 
     backend = "cpu"
 
     def __new__(cls, *args, backend: str = "cpu", **kwargs):
         if _check_backend(backend) == "cuda" and cls.backend != "cuda":
-            return object.__new__(_cuda_backend().CudaChains)
+            cuda_backend()
+            return object.__new__(CudaChains)
         return object.__new__(cls)
 
     def __init__(self, rbm: RBM, n_chains: int, *, seed: int = 0, v0=None, chain_offset: int = 0, h0=None,
@@ -234,6 +252,7 @@ class Chains:
             kernels.init_states(self.rng_state, self.v, self.h, v is None, h is None)
 
     def _set(self, rbm: RBM):
+        """Take the (checked) model: its kernel arrays; the kept fields are recomputed at the next update."""
         self._rbm = rbm
         self._W, self._WT, self._a, self._b = _model_arrays(rbm)
         # The kept fields belong to the old parameters: zero update counts make the next update
@@ -293,6 +312,7 @@ class Chains:
         return new
 
     def _check_live_states(self):
+        """Validate ``v`` and ``h`` (the user may have overwritten them) before the kernels use them."""
         nv, nh = self._rbm.n_visible, self._rbm.n_hidden
         for name, x, n in (("v", self.v, nv), ("h", self.h, nh)):
             if not (isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.shape == (self.n_chains, n)
@@ -367,6 +387,8 @@ class Chains:
         return E if record_energy else None
 
     def _run_kernel(self, f, betas, bc, code, E, record):
+        """Advance the chains by ``len(betas)`` sweeps (checked float64 ``betas`` and ``bc``, order
+        code ``code``), energies into ``E`` when ``record``; :meth:`run` then advances the counters."""
         kernels.run_chains(self._W, self._WT, self._a, self._b, self.v, self.h, self.rng_state,
                            f["FH"], f["FV"], f["VS"], f["HS"], f["n_upd_h"], f["n_upd_v"],
                            betas, bc, code, E, record)
@@ -436,7 +458,8 @@ def sample(rbm: RBM, n_chains: int, n_sweeps: int, *, beta=1.0, seed: int = 0, v
     ((1000, 6), (1000, 4))
     """
     if _check_backend(backend) == "cuda":
-        return _cuda_backend().sample(rbm, n_chains, n_sweeps, beta=beta, seed=seed, v0=v0, chain_offset=chain_offset)
+        cuda_backend()
+        return _sample_cuda(rbm, n_chains, n_sweeps, beta=beta, seed=seed, v0=v0, chain_offset=chain_offset)
     chains = Chains(rbm, n_chains, seed=seed, v0=v0, chain_offset=chain_offset)
     return _sample_run(chains, n_sweeps, beta)
 
@@ -451,3 +474,188 @@ def _sample_run(chains: Chains, n_sweeps, beta):
     else:
         chains.run(n_sweeps, beta=beta, order="hv")
     return chains.v, chains.h
+
+
+# ----------------------------------------------------------------------------
+# Chains on the GPU (the kernels: rbmlib.kernels.cuda, imported on first use)
+# ----------------------------------------------------------------------------
+def _mirror(name):
+    def get(self):
+        return self._fetch(name)
+
+    def put(self, value):
+        self._host[name] = value
+        self._on_host[name] = True
+
+    return property(get, put, doc=f"``{name}`` of every chain (host copy of the device state; see CudaChains).")
+
+
+class CudaChains(Chains):
+    """:class:`Chains` whose states, streams and fields live on the GPU (:mod:`rbmlib.kernels.cuda`).
+
+    Made by ``Chains(..., backend='cuda')``; same arguments, methods and results (bit for bit).
+    ``v``, ``h`` and ``rng_state`` are host copies: reading one copies the device state to the host,
+    and a copy that was read or assigned is copied back before the next :meth:`run` (so
+    ``chains.v[...] = x`` and ``chains.v = x`` work as on the CPU). A reference kept across a
+    ``run`` is a snapshot: read the attribute again for the new states.
+    """
+
+    backend = "cuda"
+    v = _mirror("v")
+    h = _mirror("h")
+    rng_state = _mirror("rng_state")
+
+    def __init__(self, rbm, n_chains, *, seed=0, v0=None, chain_offset=0, h0=None, backend="cuda"):
+        kc = cuda_backend()
+        self._host = {}
+        self._on_host = {}
+        self._dev = {}
+        self._threads = None
+        super().__init__(rbm, n_chains, seed=seed, v0=v0, chain_offset=chain_offset, h0=h0, backend=backend)
+        nv, nh = self._rbm.n_visible, self._rbm.n_hidden
+        kc.check_chains_fit(self.n_chains, nv, nh, self._W.dtype)
+        try:
+            for name in ("v", "h", "rng_state"):
+                self._dev[name] = kc.device_array(self._host[name].shape, self._host[name].dtype)
+            self._dev["beta_chain"] = kc.to_device(np.ones(self.n_chains))
+            self._bc_host = np.ones(self.n_chains)
+            self._field_cache()
+        except Exception as e:
+            if kc.is_out_of_memory(e):
+                raise kc.too_many_chains(self.n_chains, nv, nh, self._W.dtype) from e
+            raise
+
+    # ------------------------------------------------------------- host copies
+    def _fetch(self, name):
+        if not self._on_host.get(name, False):
+            d = self._dev[name]
+            x = self._host.get(name)
+            if not (isinstance(x, np.ndarray) and x.shape == d.shape and x.dtype == d.dtype
+                    and x.flags.c_contiguous and x.flags.writeable):
+                x = np.empty(d.shape, d.dtype)
+            d.copy_to_host(x)
+            self._host[name] = x
+            self._on_host[name] = True
+        return self._host[name]
+
+    def _check_live_states(self):
+        """Validate the host copies that were read or assigned, and copy them to the device."""
+        nv, nh = self._rbm.n_visible, self._rbm.n_hidden
+        for name, n, layer in (("v", nv, "visible"), ("h", nh, "hidden")):
+            if self._on_host.get(name, False):
+                x = self._host[name]
+                if not (isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.shape == (self.n_chains, n)
+                        and x.flags.c_contiguous):
+                    x = _check_states(x, f"Chains.{name}", self.n_chains, n, layer)
+                if x.max(initial=0) > 1:
+                    raise ValueError(f"Chains.{name} was overwritten with values other than 0 and 1.")
+                self._dev[name].copy_to_device(x)
+                self._host[name] = x
+                self._on_host[name] = False
+        if self._on_host.get("rng_state", False):
+            x = self._host["rng_state"]
+            shape = (self.n_chains, 4 * kernels.N_LANES)
+            if not (isinstance(x, np.ndarray) and x.dtype == np.uint64 and x.shape == shape):
+                raise ValueError(f"Chains.rng_state must be a uint64 array of shape {shape}.")
+            self._dev["rng_state"].copy_to_device(np.ascontiguousarray(x))
+            self._on_host["rng_state"] = False
+
+    # ---------------------------------------------------------------- model
+    def _set(self, rbm):
+        super()._set(rbm)
+        kc = _kc()
+        self._dW, self._dWT = kc.to_device(self._W), kc.to_device(self._WT)
+        self._da, self._db = kc.to_device(self._a), kc.to_device(self._b)
+        self._d64 = None
+
+    def energies_float64(self) -> np.ndarray:
+        """``rbmlib.xft.energies(chains.rbm, chains.v, chains.h)`` computed on the GPU (the same bits),
+        without copying the states to the host: float64 (n_chains,)."""
+        kc = _kc()
+        self._check_live_states()
+        if self._d64 is None:
+            W = np.asarray(self._rbm.W)
+            self._d64 = (kc.to_device(np.ascontiguousarray(W.T, np.float64)),
+                         kc.to_device(np.ascontiguousarray(self._rbm.a, np.float64)),
+                         kc.to_device(np.ascontiguousarray(self._rbm.b, np.float64)))
+        return kc.energies_f64(*self._d64, self._dev["v"], self._dev["h"], threads=self._threads).copy_to_host()
+
+    def _field_cache(self):
+        if self._fields is None:
+            kc = _kc()
+            n, nv, nh = self.n_chains, self._rbm.n_visible, self._rbm.n_hidden
+            dt = self._W.dtype
+            # no initial values needed: with zero update counts the next update of each field is a
+            # recomputation, which also sets the kept state (VS / HS)
+            self._fields = {"FH": kc.device_array((n, nh), dt), "FV": kc.device_array((n, nv), dt),
+                            "VS": kc.device_array((n, nv), np.uint8), "HS": kc.device_array((n, nh), np.uint8),
+                            "n_upd_h": 0, "n_upd_v": 0}
+        return self._fields
+
+    # ---------------------------------------------------------------- dynamics
+    def _run_kernel(self, f, betas, bc, code, E, record):
+        """Advance the chains on the GPU (called by :meth:`Chains.run` after its checks)."""
+        kc = _kc()
+        if not np.array_equal(bc, self._bc_host):
+            self._dev["beta_chain"].copy_to_device(bc)
+            self._bc_host = bc.copy()
+        kc.run_sweeps(self._dW, self._dWT, self._da, self._db, self._dev["v"], self._dev["h"],
+                      self._dev["rng_state"], f["FH"], f["FV"], f["VS"], f["HS"], f["n_upd_h"], f["n_upd_v"],
+                      betas, self._dev["beta_chain"], code, E, record, threads=self._threads)
+
+    def energy(self) -> np.ndarray:
+        """``E(v, h)`` of every chain under the current model, float64 shape (n_chains,) (computed on the GPU)."""
+        self._check_live_states()
+        return _kc().chain_energies(self._dW, self._da, self._db, self._dev["v"], self._dev["h"],
+                                    threads=self._threads).copy_to_host()
+
+    def copy(self) -> "CudaChains":
+        """An independent copy (device states, streams and fields copied on the device; model shared)."""
+        kc = _kc()
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._host = {k: (x.copy() if isinstance(x, np.ndarray) else x) for k, x in self._host.items()}
+        new._on_host = dict(self._on_host)
+        try:
+            new._dev = {k: kc.device_copy(x) for k, x in self._dev.items()}
+            if self._fields is not None:
+                new._fields = {k: (kc.device_copy(x) if hasattr(x, "copy_to_host") else x)
+                               for k, x in self._fields.items()}
+        except Exception as e:
+            if kc.is_out_of_memory(e):
+                raise kc.too_many_chains(2 * self.n_chains, self._rbm.n_visible, self._rbm.n_hidden,
+                                         self._W.dtype) from e
+            raise
+        new._bc_host = self._bc_host.copy()
+        return new
+
+    def __repr__(self) -> str:
+        return super().__repr__()[:-1] + ", backend='cuda')"
+
+
+def _sample_cuda(rbm, n_chains, n_sweeps, *, beta=1.0, seed=0, v0=None, chain_offset=0):
+    """:func:`sample` on the GPU, in shards that fit in its memory (the same bits as one run)."""
+    kc = cuda_backend()
+    if not (isinstance(rbm, RBM) and isinstance(n_chains, numbers.Integral) and not isinstance(n_chains, bool)
+            and n_chains >= 1):      # one Chains, which raises the sampler's own errors
+        return _sample_run(CudaChains(rbm, n_chains, seed=seed, v0=v0, chain_offset=chain_offset), n_sweeps, beta)
+    n_chains = int(n_chains)
+    nv, nh = rbm.n_visible, rbm.n_hidden
+    if v0 is not None:
+        v0 = _check_states(v0, "v0", n_chains, nv, "visible")
+    dtype = np.asarray(rbm.W).dtype
+    shard = kc.shard_chains(nv, nh, dtype)
+    if shard < 1:
+        raise kc.too_many_chains(n_chains, nv, nh, dtype)
+    if shard >= n_chains:
+        chains = CudaChains(rbm, n_chains, seed=seed, v0=v0, chain_offset=chain_offset)
+        return _sample_run(chains, n_sweeps, beta)
+    V = np.empty((n_chains, nv), np.uint8)
+    H = np.empty((n_chains, nh), np.uint8)
+    for start in range(0, n_chains, shard):
+        stop = min(n_chains, start + shard)
+        chains = CudaChains(rbm, stop - start, seed=seed, v0=None if v0 is None else v0[start:stop],
+                            chain_offset=chain_offset + start)
+        V[start:stop], H[start:stop] = _sample_run(chains, n_sweeps, beta)
+        del chains
+    return V, H

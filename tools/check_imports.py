@@ -44,11 +44,6 @@ LAYER_NAMES = ("numerics", "support", "science", "application", "package")
 
 #: (importer, imported, what) exceptions still in the code, with the reason
 KNOWN = {
-    ("rbmlib.kernels.cuda", "rbmlib.model"):
-        "the GPU backend's CudaChains takes an RBM (owned by the GPU work: take the arrays, as run_chains does)",
-    ("rbmlib.kernels.cuda", "rbmlib.sampling"):
-        "the GPU backend reuses sampling's input checks (_check_states) and run loop (_sample_run); "
-        "owned by the GPU work: move them below sampling or make them public",
     ("rbmlib.xft", "rbmlib.cli.xft"):
         "xft.main / xft.add_cli forward to the CLI (module __getattr__, on use only) while "
         "tests/test_xft.py calls them; remove when it calls rbmlib.cli.xft",

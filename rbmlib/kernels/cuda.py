@@ -1,7 +1,11 @@
 """GPU backend of the block Gibbs sampler (numba-cuda): the CPU sampler's states, bit for bit.
 
 ``Chains(rbm, n, seed=s, backend='cuda')`` and ``rbmlib.sample(..., backend='cuda')``
-(:mod:`rbmlib.sampling`) run the chains with the kernels of this module. Install the
+(:mod:`rbmlib.sampling`, whose :class:`~rbmlib.sampling.CudaChains` holds the chains on the
+GPU and shards ``sample``) run the chains with the kernels of this module. This module is
+numerics only, like the rest of :mod:`rbmlib.kernels`: device kernels, launch wrappers on
+plain (device or host) arrays, memory and shard sizing, and the checks of availability with
+their error messages; it validates nothing and knows no model or chains object. Install the
 optional extra, ``pip install 'rbmlib[cuda]'`` (numba-cuda and the CUDA compiler
 libraries, for CUDA 12 drivers; ``rbmlib[cuda13]`` for CUDA 13 drivers), on a machine
 with an NVIDIA GPU and its driver. Without a GPU the kernels run in numba's CUDA
@@ -55,20 +59,20 @@ checks it on a real GPU.
 Memory. Device arrays per chain: the states and their kept copies ``2 (nv + nh)`` bytes, the
 two fields ``(nv + nh) itemsize``, the generator state 128 bytes and the chain's inverse
 temperature factor 8 bytes (7.8 kB for a float32 784 x 500 model); recorded energies
-``8 n_sweeps`` per chain, computed in pieces of sweeps when they would not fit. A ``Chains``
-that does not fit raises :class:`MemoryError` saying how many chains fit; ``sample`` splits
-the chains into shards that fit (same bits: a chain's stream depends on its global index
-only).
+``8 n_sweeps`` per chain, computed in pieces of sweeps when they would not fit
+(:func:`run_sweeps`). A ``Chains`` that does not fit raises :class:`MemoryError` saying how
+many chains fit (:func:`check_chains_fit`, :func:`too_many_chains`); ``sample`` splits the
+chains into shards that fit (:func:`shard_chains`; same bits: a chain's stream depends on its
+global index only).
 
-Also here: :func:`energies_f64` / :meth:`CudaChains.energies_float64`, the float64 energies of
-:func:`rbmlib.xft.energies` in that function's summation order (bit for bit), computed where the
-states are.
+Also here: :func:`energies_f64` (behind :meth:`rbmlib.sampling.CudaChains.energies_float64`),
+the float64 energies of :func:`rbmlib.xft.energies` in that function's summation order (bit for
+bit), computed where the states are.
 """
 from __future__ import annotations
 
 import importlib.util
 import math
-import numbers
 
 import numpy as np
 
@@ -86,9 +90,11 @@ from numba import types as _types  # noqa: E402
 
 from . import N_LANES, ORDER_CODES, REFRESH  # noqa: E402
 
-__all__ = ["SIMULATOR", "THREADS_PER_CHAIN", "CudaUnavailableError", "require_device", "threads_per_chain",
-           "device_bytes_per_chain", "free_memory", "chains_that_fit", "run_chains", "chain_energies", "energies_f64",
-           "CudaChains", "sample"]
+__all__ = ["SIMULATOR", "THREADS_PER_CHAIN", "SHARD_CHAINS", "MEMORY_FRACTION", "ENERGY_CHUNK",
+           "CudaUnavailableError", "require_device", "threads_per_chain",
+           "device_bytes_per_chain", "free_memory", "chains_that_fit", "check_chains_fit", "shard_chains",
+           "is_out_of_memory", "too_many_chains",
+           "run_chains", "run_sweeps", "chain_energies", "energies_f64", "to_device", "device_array", "device_copy"]
 
 #: True when numba's CUDA simulator is active (``NUMBA_ENABLE_CUDASIM=1`` before numba.cuda was imported).
 SIMULATOR = bool(cuda.config.ENABLE_CUDASIM)
@@ -97,7 +103,7 @@ SIMULATOR = bool(cuda.config.ENABLE_CUDASIM)
 #: value >= 4 gives the same bits; it only changes the speed.
 THREADS_PER_CHAIN = None
 
-#: Most chains per shard in :func:`sample` (``None``: as many as fit in the GPU's free memory).
+#: Most chains per shard of ``sample(..., backend='cuda')`` (:func:`shard_chains`; ``None``: as many as fit in the GPU's free memory).
 SHARD_CHAINS = None
 
 #: Fraction of the free device memory that a ``Chains`` or a shard may take.
@@ -609,7 +615,7 @@ def _layout(nv: int, nh: int, dtype):
 
 
 def device_bytes_per_chain(nv: int, nh: int, dtype, n_record: int = 0) -> int:
-    """Device bytes one chain of :class:`CudaChains` takes (with ``n_record`` recorded energies)."""
+    """Device bytes one chain of :class:`rbmlib.sampling.CudaChains` takes (with ``n_record`` recorded energies)."""
     return 2 * (nv + nh) + np.dtype(dtype).itemsize * (nv + nh) + 8 * 4 * N_LANES + 8 + 8 * n_record
 
 
@@ -627,11 +633,14 @@ def chains_that_fit(nv: int, nh: int, dtype, n_record: int = 0) -> int:
     return int(MEMORY_FRACTION * free // device_bytes_per_chain(nv, nh, dtype, n_record))
 
 
-def _is_oom(e: BaseException) -> bool:
+def is_out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` (raised by an allocation) says that the device memory is exhausted."""
     return "OUT_OF_MEMORY" in str(e).upper() or getattr(e, "code", None) == 2
 
 
-def _too_many(n_chains, nv, nh, dtype, n_record=0) -> MemoryError:
+def too_many_chains(n_chains, nv, nh, dtype, n_record=0) -> MemoryError:
+    """The :class:`MemoryError` (to raise) for ``n_chains`` chains that do not fit: how many fit, and
+    how to run them in shards."""
     free, total = free_memory()
     per = device_bytes_per_chain(nv, nh, dtype, n_record)
     fit = chains_that_fit(nv, nh, dtype, n_record)
@@ -642,6 +651,23 @@ def _too_many(n_chains, nv, nh, dtype, n_record=0) -> MemoryError:
         f"{MEMORY_FRACTION:.0%} of the free memory at most). Run shards of at most {max(fit, 1):,} chains with "
         "Chains(rbm, n, seed=seed, chain_offset=first, backend='cuda') (the same bits as one run), or use "
         "rbmlib.sample(..., backend='cuda'), which shards by itself.")
+
+
+def check_chains_fit(n_chains: int, nv: int, nh: int, dtype) -> None:
+    """Raise :class:`ValueError` for layers too wide for the kernels' shared memory, and
+    :func:`too_many_chains` when ``n_chains`` chains do not fit in :data:`MEMORY_FRACTION` of the free
+    device memory."""
+    _layout(nv, nh, dtype)
+    if n_chains * device_bytes_per_chain(nv, nh, dtype) > MEMORY_FRACTION * free_memory()[0]:
+        raise too_many_chains(n_chains, nv, nh, dtype)
+
+
+def shard_chains(nv: int, nh: int, dtype) -> int:
+    """Chains per shard of a sharded run: :func:`chains_that_fit`, at most :data:`SHARD_CHAINS` (may be 0)."""
+    shard = chains_that_fit(nv, nh, dtype)
+    if SHARD_CHAINS is not None:
+        shard = min(shard, int(SHARD_CHAINS))
+    return shard
 
 
 def _compile_hint(e: BaseException) -> BaseException:
@@ -716,215 +742,54 @@ def energies_f64(WT64, a64, b64, V, H, threads=None):
     return out
 
 
-# ----------------------------------------------------------------------------
-# Chains on the GPU
-# ----------------------------------------------------------------------------
-from .. import sampling as _sampling  # noqa: E402  (rbmlib.sampling imports this module lazily)
-from ..model import RBM  # noqa: E402
+def run_sweeps(W, WT, a, b, V, H, S, FH, FV, VS, HS, n_upd_h, n_upd_v, betas, beta_chain, order, E, record,
+               threads=None):
+    """:func:`run_chains` on all chains with the inverse temperatures ``betas`` and the recorded
+    energies ``E`` on the host (float64 arrays (n_sweeps,) and (n_chains, n_sweeps), ``E`` written
+    in place when ``record``); the other arguments are device arrays as for :func:`run_chains`.
 
-
-def _mirror(name):
-    def get(self):
-        return self._fetch(name)
-
-    def put(self, value):
-        self._host[name] = value
-        self._on_host[name] = True
-
-    return property(get, put, doc=f"``{name}`` of every chain (host copy of the device state; see CudaChains).")
-
-
-class CudaChains(_sampling.Chains):
-    """:class:`rbmlib.sampling.Chains` whose states, streams and fields live on the GPU.
-
-    Made by ``Chains(..., backend='cuda')``; same arguments, methods and results (bit for bit).
-    ``v``, ``h`` and ``rng_state`` are host copies: reading one copies the device state to the host,
-    and a copy that was read or assigned is copied back before the next :meth:`run` (so
-    ``chains.v[...] = x`` and ``chains.v = x`` work as on the CPU). A reference kept across a
-    ``run`` is a snapshot: read the attribute again for the new states.
+    Recorded energies are computed in pieces of sweeps that fit beside the chains in
+    :data:`MEMORY_FRACTION` of the free device memory (the same bits: the update counters of
+    each piece continue those of the previous one); :class:`MemoryError` when not one sweep fits.
     """
-
-    backend = "cuda"
-    v = _mirror("v")
-    h = _mirror("h")
-    rng_state = _mirror("rng_state")
-
-    def __init__(self, rbm, n_chains, *, seed=0, v0=None, chain_offset=0, h0=None, backend="cuda"):
-        self._host = {}
-        self._on_host = {}
-        self._dev = {}
-        self._threads = None
-        super().__init__(rbm, n_chains, seed=seed, v0=v0, chain_offset=chain_offset, h0=h0, backend=backend)
-        nv, nh = self._rbm.n_visible, self._rbm.n_hidden
-        _layout(nv, nh, self._W.dtype)
-        need = self.n_chains * device_bytes_per_chain(nv, nh, self._W.dtype)
+    n_chains, nv = V.shape
+    nh = H.shape[1]
+    n_sweeps = betas.shape[0]
+    h_per = 1 if order in (0, 1, 2) else 0
+    v_per = 1 if order in (0, 1, 3) else 0
+    step = n_sweeps
+    if record:       # recorded energies in pieces of sweeps that fit beside the chains
         free, _ = free_memory()
-        if need > MEMORY_FRACTION * free:
-            raise _too_many(self.n_chains, nv, nh, self._W.dtype)
-        try:
-            for name in ("v", "h", "rng_state"):
-                self._dev[name] = cuda.device_array(self._host[name].shape, self._host[name].dtype)
-            self._dev["beta_chain"] = cuda.to_device(np.ones(self.n_chains))
-            self._bc_host = np.ones(self.n_chains)
-            self._field_cache()
-        except Exception as e:
-            if _is_oom(e):
-                raise _too_many(self.n_chains, nv, nh, self._W.dtype) from e
-            raise
-
-    # ------------------------------------------------------------- host copies
-    def _fetch(self, name):
-        if not self._on_host.get(name, False):
-            d = self._dev[name]
-            x = self._host.get(name)
-            if not (isinstance(x, np.ndarray) and x.shape == d.shape and x.dtype == d.dtype
-                    and x.flags.c_contiguous and x.flags.writeable):
-                x = np.empty(d.shape, d.dtype)
-            d.copy_to_host(x)
-            self._host[name] = x
-            self._on_host[name] = True
-        return self._host[name]
-
-    def _check_live_states(self):
-        """Validate the host copies that were read or assigned, and copy them to the device."""
-        nv, nh = self._rbm.n_visible, self._rbm.n_hidden
-        for name, n, layer in (("v", nv, "visible"), ("h", nh, "hidden")):
-            if self._on_host.get(name, False):
-                x = self._host[name]
-                if not (isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.shape == (self.n_chains, n)
-                        and x.flags.c_contiguous):
-                    x = _sampling._check_states(x, f"Chains.{name}", self.n_chains, n, layer)
-                if x.max(initial=0) > 1:
-                    raise ValueError(f"Chains.{name} was overwritten with values other than 0 and 1.")
-                self._dev[name].copy_to_device(x)
-                self._host[name] = x
-                self._on_host[name] = False
-        if self._on_host.get("rng_state", False):
-            x = self._host["rng_state"]
-            shape = (self.n_chains, 4 * N_LANES)
-            if not (isinstance(x, np.ndarray) and x.dtype == np.uint64 and x.shape == shape):
-                raise ValueError(f"Chains.rng_state must be a uint64 array of shape {shape}.")
-            self._dev["rng_state"].copy_to_device(np.ascontiguousarray(x))
-            self._on_host["rng_state"] = False
-
-    # ---------------------------------------------------------------- model
-    def _set(self, rbm):
-        super()._set(rbm)
-        self._dW, self._dWT = cuda.to_device(self._W), cuda.to_device(self._WT)
-        self._da, self._db = cuda.to_device(self._a), cuda.to_device(self._b)
-        self._d64 = None
-
-    def energies_float64(self) -> np.ndarray:
-        """``rbmlib.xft.energies(chains.rbm, chains.v, chains.h)`` computed on the GPU (the same bits),
-        without copying the states to the host: float64 (n_chains,)."""
-        self._check_live_states()
-        if self._d64 is None:
-            W = np.asarray(self._rbm.W)
-            self._d64 = (cuda.to_device(np.ascontiguousarray(W.T, np.float64)),
-                         cuda.to_device(np.ascontiguousarray(self._rbm.a, np.float64)),
-                         cuda.to_device(np.ascontiguousarray(self._rbm.b, np.float64)))
-        return energies_f64(*self._d64, self._dev["v"], self._dev["h"], threads=self._threads).copy_to_host()
-
-    def _field_cache(self):
-        if self._fields is None:
-            n, nv, nh = self.n_chains, self._rbm.n_visible, self._rbm.n_hidden
-            dt = self._W.dtype
-            # no initial values needed: with zero update counts the next update of each field is a
-            # recomputation, which also sets the kept state (VS / HS)
-            self._fields = {"FH": cuda.device_array((n, nh), dt), "FV": cuda.device_array((n, nv), dt),
-                            "VS": cuda.device_array((n, nv), np.uint8), "HS": cuda.device_array((n, nh), np.uint8),
-                            "n_upd_h": 0, "n_upd_v": 0}
-        return self._fields
-
-    # ---------------------------------------------------------------- dynamics
-    def _run_kernel(self, f, betas, bc, code, E, record):
-        """Advance the chains on the GPU (called by :meth:`Chains.run` after its checks)."""
-        if not np.array_equal(bc, self._bc_host):
-            self._dev["beta_chain"].copy_to_device(bc)
-            self._bc_host = bc.copy()
-        nv, nh = self._rbm.n_visible, self._rbm.n_hidden
-        n_sweeps = betas.shape[0]
-        h_per = 1 if code in (0, 1, 2) else 0
-        v_per = 1 if code in (0, 1, 3) else 0
-        step = n_sweeps
-        if record:       # recorded energies in pieces of sweeps that fit beside the chains
-            free, _ = free_memory()
-            if not math.isinf(free):
-                step = int(MEMORY_FRACTION * free // (8 * self.n_chains))
-                if step < 1:
-                    raise _too_many(self.n_chains, nv, nh, self._W.dtype, n_record=1)
-        done = 0
-        while done < n_sweeps:
-            k = min(step, n_sweeps - done)
-            dE = cuda.device_array((self.n_chains, k) if record else (1, 1), np.float64)
-            run_chains(self._dW, self._dWT, self._da, self._db, self._dev["v"], self._dev["h"],
-                       self._dev["rng_state"], f["FH"], f["FV"], f["VS"], f["HS"],
-                       f["n_upd_h"] + h_per * done, f["n_upd_v"] + v_per * done,
-                       cuda.to_device(betas[done:done + k]), self._dev["beta_chain"], code, dE, record,
-                       threads=self._threads)
-            if record:
-                E[:, done:done + k] = dE.copy_to_host()
-            done += k
-
-    def energy(self) -> np.ndarray:
-        """``E(v, h)`` of every chain under the current model, float64 shape (n_chains,) (computed on the GPU)."""
-        self._check_live_states()
-        return chain_energies(self._dW, self._da, self._db, self._dev["v"], self._dev["h"],
-                              threads=self._threads).copy_to_host()
-
-    def copy(self) -> "CudaChains":
-        """An independent copy (device states, streams and fields copied on the device; model shared)."""
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new._host = {k: (x.copy() if isinstance(x, np.ndarray) else x) for k, x in self._host.items()}
-        new._on_host = dict(self._on_host)
-        try:
-            new._dev = {k: _device_copy(x) for k, x in self._dev.items()}
-            if self._fields is not None:
-                new._fields = {k: (_device_copy(x) if hasattr(x, "copy_to_host") else x)
-                               for k, x in self._fields.items()}
-        except Exception as e:
-            if _is_oom(e):
-                raise _too_many(2 * self.n_chains, self._rbm.n_visible, self._rbm.n_hidden, self._W.dtype) from e
-            raise
-        new._bc_host = self._bc_host.copy()
-        return new
-
-    def __repr__(self) -> str:
-        return super().__repr__()[:-1] + ", backend='cuda')"
+        if not math.isinf(free):
+            step = int(MEMORY_FRACTION * free // (8 * n_chains))
+            if step < 1:
+                raise too_many_chains(n_chains, nv, nh, W.dtype, n_record=1)
+    done = 0
+    while done < n_sweeps:
+        k = min(step, n_sweeps - done)
+        dE = cuda.device_array((n_chains, k) if record else (1, 1), np.float64)
+        run_chains(W, WT, a, b, V, H, S, FH, FV, VS, HS, n_upd_h + h_per * done, n_upd_v + v_per * done,
+                   cuda.to_device(betas[done:done + k]), beta_chain, order, dE, record, threads=threads)
+        if record:
+            E[:, done:done + k] = dE.copy_to_host()
+        done += k
 
 
-def _device_copy(d):
+# ----------------------------------------------------------------------------
+# device memory (for the science layer's rbmlib.sampling.CudaChains)
+# ----------------------------------------------------------------------------
+def to_device(x: np.ndarray):
+    """A device copy of the host array ``x``."""
+    return cuda.to_device(x)
+
+
+def device_array(shape, dtype):
+    """An uninitialised device array."""
+    return cuda.device_array(shape, dtype)
+
+
+def device_copy(d):
+    """A copy of the device array ``d`` on the device."""
     out = cuda.device_array(d.shape, d.dtype)
     out.copy_to_device(d)
     return out
-
-
-def sample(rbm, n_chains, n_sweeps, *, beta=1.0, seed=0, v0=None, chain_offset=0):
-    """:func:`rbmlib.sample` on the GPU, in shards that fit in its memory (the same bits as one run)."""
-    if not (isinstance(rbm, RBM) and isinstance(n_chains, numbers.Integral) and not isinstance(n_chains, bool)
-            and n_chains >= 1):      # one Chains, which raises the sampler's own errors
-        return _sampling._sample_run(CudaChains(rbm, n_chains, seed=seed, v0=v0, chain_offset=chain_offset),
-                                     n_sweeps, beta)
-    n_chains = int(n_chains)
-    nv, nh = rbm.n_visible, rbm.n_hidden
-    if v0 is not None:
-        v0 = _sampling._check_states(v0, "v0", n_chains, nv, "visible")
-    dtype = np.asarray(rbm.W).dtype
-    shard = chains_that_fit(nv, nh, dtype)
-    if SHARD_CHAINS is not None:
-        shard = min(shard, int(SHARD_CHAINS))
-    if shard < 1:
-        raise _too_many(n_chains, nv, nh, dtype)
-    if shard >= n_chains:
-        chains = CudaChains(rbm, n_chains, seed=seed, v0=v0, chain_offset=chain_offset)
-        return _sampling._sample_run(chains, n_sweeps, beta)
-    V = np.empty((n_chains, nv), np.uint8)
-    H = np.empty((n_chains, nh), np.uint8)
-    for start in range(0, n_chains, shard):
-        stop = min(n_chains, start + shard)
-        chains = CudaChains(rbm, stop - start, seed=seed, v0=None if v0 is None else v0[start:stop],
-                            chain_offset=chain_offset + start)
-        V[start:stop], H[start:stop] = _sampling._sample_run(chains, n_sweeps, beta)
-        del chains
-    return V, H
