@@ -118,17 +118,15 @@ def integrated_time(x, *, c: float = 5.0, tol: float = 50.0) -> AutocorrTime:
     """
     from emcee import autocorr
 
+    from .stats import autocorrelation
+
     x = _traces(x)
     if not (c > 0 and tol > 0):
         raise ValueError("c and tol must be > 0.")
-    y = x - x.mean()
-    n = y.shape[1]
-    m = 2 * autocorr.next_pow_two(n)
-    f = np.fft.rfft(y, n=m, axis=1)
-    acov = np.fft.irfft(f * np.conjugate(f), axis=1)[:, :n].mean(0)
-    if not acov[0] > 0:
+    n = x.shape[1]
+    if not np.any(x != x[0, 0]):
         raise ValueError("every chain is constant: the autocorrelation time is undefined.")
-    rho = acov / acov[0]
+    rho = autocorrelation(x, n - 1, divisor="n")
     taus = 2.0 * np.cumsum(rho) - 1.0
     if np.all(np.arange(n) < c * taus):
         # no window fits: the series is shorter than c tau. (auto_window would return 0 here, i.e. tau = 1.)

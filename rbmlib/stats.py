@@ -247,24 +247,31 @@ def _traces(x) -> np.ndarray:
     return x
 
 
-def autocorrelation(x, max_lag: int) -> np.ndarray:
+def autocorrelation(x, max_lag: int, *, divisor: str = "lag") -> np.ndarray:
     """Normalised autocorrelation ``rho(t)``, ``t = 0 .. max_lag``, of traces ``x`` (n_chains, n_sweeps).
 
-    Deviations from the grand mean of all chains; the lag-``t`` autocovariance is the
-    sum over chains of ``sum_s e_s e_{s+t}`` divided by ``n_chains (T - t)`` (FFT,
-    zero-padded to ``2 T``). Chains must be independent and stationary (drop the
-    relaxation first). :func:`rbmlib.diagnostics.integrated_time` uses the ``1 / T``
-    normalisation of emcee instead.
+    Deviations from the grand mean of all chains (not each chain's own mean, which would
+    remove the slow part of the fluctuations of short chains); the lag-``t`` autocovariance
+    is the sum over chains of ``sum_s e_s e_{s+t}`` (FFT, zero-padded to twice the next
+    power of two of ``T``) divided by ``n_chains (T - t)`` (``divisor='lag'``, unbiased
+    at every lag) or by ``n_chains T`` (``divisor='n'``, the positive-definite estimator of
+    emcee and Sokal, which :func:`rbmlib.diagnostics.integrated_time` uses). Chains must be
+    independent and stationary (drop the relaxation first).
     """
     E = _traces(x)
     T = E.shape[1]
     max_lag = check_int(max_lag, "max_lag", 0)
     if max_lag >= T:
         raise ValueError(f"max_lag must be < n_sweeps = {T}, got {max_lag}.")
+    if divisor not in ("lag", "n"):
+        raise ValueError(f"divisor must be 'lag' or 'n', got {divisor!r}.")
     e = E - E.mean()
-    f = np.fft.rfft(e, 2 * T, axis=1)
-    c = np.fft.irfft(f * np.conj(f), 2 * T, axis=1)[:, : max_lag + 1].sum(axis=0)
-    c /= E.shape[0] * (T - np.arange(max_lag + 1))
+    m = 2 ** int(math.ceil(math.log2(T))) * 2
+    f = np.fft.rfft(e, m, axis=1)
+    c = np.fft.irfft(f * np.conj(f), m, axis=1)[:, : max_lag + 1].sum(axis=0)
+    c /= E.shape[0] * (T - np.arange(max_lag + 1) if divisor == "lag" else T)
+    if not c[0] > 0:
+        raise ValueError("every chain is constant: the autocorrelation is undefined.")
     return c / c[0]
 
 

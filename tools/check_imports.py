@@ -36,7 +36,7 @@ LAYERS = {
     "rbmlib.stats": 1, "rbmlib.provenance": 1, "rbmlib.datasets": 1,
     "rbmlib.model": 2, "rbmlib.exact": 2, "rbmlib.sampling": 2, "rbmlib.ensemble": 2, "rbmlib.thermo": 2,
     "rbmlib.xft": 2, "rbmlib.cd": 2, "rbmlib.ais": 2, "rbmlib.tempering": 2, "rbmlib.training": 2,
-    "rbmlib.diagnostics": 2, "rbmlib.reference_models": 2, "rbmlib.models": 2,
+    "rbmlib.diagnostics": 2, "rbmlib.reference_models": 2,
     "rbmlib.plotting": 3, "rbmlib.widgets": 3, "rbmlib.report": 3, "rbmlib.cli": 3,
     "rbmlib": 4, "rbmlib.__main__": 4,
 }
@@ -44,16 +44,6 @@ LAYER_NAMES = ("numerics", "support", "science", "application", "package")
 
 #: (importer, imported, what) exceptions still in the code, with the reason
 KNOWN = {
-    ("rbmlib.xft", "rbmlib.cli.xft"):
-        "xft.main / xft.add_cli forward to the CLI (module __getattr__, on use only) while "
-        "tests/test_xft.py calls them; remove when it calls rbmlib.cli.xft",
-    ("rbmlib.xft", "rbmlib.plotting"):
-        "xft.plot_log_ratio forwards to rbmlib.plotting (module __getattr__) while chapter 4 and "
-        "tests/test_xft.py call it; remove when they call rbmlib.plotting.plot_log_ratio",
-    ("rbmlib.thermo", "rbmlib.plotting"):
-        "thermo.plot_work_histograms forwards to rbmlib.plotting while chapter 3 calls it",
-    ("rbmlib.thermo", "rbmlib.widgets"):
-        "thermo.work_explorer forwards to rbmlib.widgets while chapter 3 calls it",
 }
 
 
