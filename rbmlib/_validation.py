@@ -19,6 +19,7 @@ __all__ = [
     "check_int",
     "check_seed",
     "IntegerTypeError",
+    "one_line",
 ]
 
 #: Seeds key the random streams as unsigned 64-bit integers: every seed of the library lies in [0, 2**64).
@@ -167,3 +168,8 @@ def check_seed(seed, name: str = "seed") -> int:
     if not 0 <= seed < SEED_LIMIT:
         raise ValueError(f"{name} must be an integer >= 0 and < 2**64, got {seed}.")
     return seed
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (whitespace collapsed), or its type name if it has none."""
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -109,7 +109,7 @@ import numpy as np
 
 from ._io import atomic_savez, atomic_write_text, remove_stale_temporaries
 from ._locking import lock_folder
-from ._validation import check_int, check_seed
+from ._validation import check_int, check_seed, one_line
 from .model import RBM, check_rbm
 
 __all__ = [
@@ -888,7 +888,7 @@ def _usable_shards(folder, key, key_sha) -> list:
             done_files.append((a, b, p))
         except Exception as exc:  # noqa: BLE001 -- a damaged shard file is moved aside and recomputed
             dest = _move_aside(p)
-            warnings.warn(f"checkpointed shard {p} is unreadable or damaged ({type(exc).__name__}: {_one_line(exc)}); "
+            warnings.warn(f"checkpointed shard {p} is unreadable or damaged ({type(exc).__name__}: {one_line(exc)}); "
                           f"moved to {dest} and its chains {a}..{b - 1} are recomputed.",
                           RuntimeWarning, stacklevel=4)
     return done_files
@@ -921,7 +921,7 @@ class _OrderedFold:
                     part, self.info[a] = _load_shard(path, self.key_sha)
                 except Exception as exc:  # noqa: BLE001 -- damaged after the start-up check
                     raise ValueError(f"checkpointed shard {path} became unreadable during the run "
-                                     f"({type(exc).__name__}: {_one_line(exc)}); rerun the same call: it is "
+                                     f"({type(exc).__name__}: {one_line(exc)}); rerun the same call: it is "
                                      "then moved aside and recomputed.") from None
             elif a in self.waiting:
                 part = self.waiting.pop(a)
@@ -1059,10 +1059,6 @@ def _drive(fn, rbm, n_chains, seed, params, key, key_sha, folder, shard_size, re
                           shard_seconds=float(sum(float(i.get("seconds", 0.0)) for i in info.values())),
                           shard_cpu_seconds=float(sum(float(i.get("cpu_seconds", 0.0)) for i in info.values())),
                           shard_info=info, key=key)
-
-
-def _one_line(exc) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 # =============================================================================

@@ -51,6 +51,7 @@ import os
 import signal
 import sys
 
+from .._validation import one_line
 from .._version import __version__
 
 from .common import CLIError, Terminated
@@ -126,16 +127,11 @@ def main(argv=None) -> int:
 
         if show_tb or not isinstance(exc, (CLIError, DataError, RunLocked) + _USER_ERRORS):
             raise
-        print(f"rbmlib: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"rbmlib: error: {one_line(exc)}", file=sys.stderr)
         return 1
     finally:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
-
-
-def _one_line(exc: BaseException) -> str:
-    msg = " ".join(str(exc).split())
-    return msg or type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover
