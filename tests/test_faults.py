@@ -50,9 +50,17 @@ def main(capsys, *argv):
     return Result(code, out, err)
 
 
+def _default_sigint():
+    # A test run started in the background by a non-interactive shell (`cmd &`, nohup, some CI runners)
+    # inherits SIGINT *ignored*, and Python then installs no KeyboardInterrupt handler: give the child
+    # the default disposition, as a terminal would, so that the Ctrl-C tests test Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spawn(*argv, cwd=None):
     return subprocess.Popen([sys.executable, "-m", "rbmlib", *map(str, argv)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV, cwd=cwd or REPO)
+                            stderr=subprocess.PIPE, text=True, env=ENV, cwd=cwd or REPO,
+                            preexec_fn=_default_sigint)
 
 
 def wait_for(cond, timeout, what):
@@ -70,7 +78,7 @@ def interrupt_when(proc, cond, timeout, what):
     try:
         wait_for(cond, timeout, what)
         os.kill(proc.pid, signal.SIGINT)
-        proc.wait(timeout=60)
+        proc.wait(timeout=180)        # generous for a loaded 2-core runner; a prompt stop takes seconds
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -248,15 +256,15 @@ def test_row4_xft_and_ais_do_not_overwrite_an_existing_out(tmp_path, tiny_model,
 # ============================================================================= 5, 6: ais checkpoints, Ctrl-C advice
 def test_row5_row6_ais_checkpoint_dir_and_ctrl_c(tmp_path, mnist_tiny, capsys):
     ck = tmp_path / "ck"
-    common = ["ais", "--model", mnist_tiny, "--runs", "400", "--schedule", "3000", "--heldout-points", "0",
-              "--shard-size", "2", "--threads", "1"]
+    common = ["ais", "--model", mnist_tiny, "--runs", "4000", "--schedule", "3000", "--heldout-points", "0",
+              "--shard-size", "2", "--threads", "1"]     # 2,000 shards: far from done when Ctrl-C comes
     proc = spawn(*common, "--checkpoint-dir", ck, "--out", tmp_path / "a.json")
     err = interrupt_when(proc, lambda: len(list((ck / "forward").glob("chains-*.npz"))) >= 2, 120,
                          "two checkpointed shards")
     assert proc.returncode == 130, err
     assert f"finished shards are saved in {ck}" in err and "--resume" not in err and "Traceback" not in err
     n_saved = len(list((ck / "forward").glob("chains-*.npz")))
-    assert 2 <= n_saved < 200
+    assert 2 <= n_saved < 2000
     # resume: the saved shards are loaded, the result equals a run without checkpoint
     short = ["ais", "--model", mnist_tiny, "--runs", "20", "--schedule", "3000", "--heldout-points", "0",
              "--shard-size", "2"]
@@ -349,14 +357,15 @@ def test_row11_enumeration_stops_on_ctrl_c():
             "print('start', flush=True)\n"
             "try:\n    exact.log_partition(rbm, max_units=24)\nexcept KeyboardInterrupt:\n"
             "    print('interrupted', flush=True); sys.exit(3)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=ENV)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=ENV,
+                            preexec_fn=_default_sigint)
     try:
         assert proc.stdout.readline().strip() == "start"
         time.sleep(1.0)
         os.kill(proc.pid, signal.SIGINT)
         t0 = time.monotonic()
-        proc.wait(timeout=60)         # the whole enumeration takes minutes
-        assert time.monotonic() - t0 < 60
+        proc.wait(timeout=180)        # the whole enumeration takes many minutes, more on a loaded runner
+        assert time.monotonic() - t0 < 180
     finally:
         if proc.poll() is None:
             proc.kill()
