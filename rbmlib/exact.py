@@ -6,7 +6,10 @@ Two regimes
   :func:`layer_log_weights` sum analytically over the large layer and enumerate
   the ``2**n`` states of the smaller one with Gray-code updates of the fields
   (one row addition per state), in parallel numba blocks combined in a fixed
-  order, so results do not depend on the thread count.
+  order, so results do not depend on the thread count. The kernels
+  (:mod:`rbmlib.kernels.enumeration`) use exp and log in plain arithmetic and a fixed
+  order for every sum and product, so the bits do not depend on the CPU or its vector
+  width either.
 * **Both layers tiny** (``n_visible + n_hidden`` up to about 12): full joint tables,
   conditional matrices and the exact transition matrices of the Gibbs dynamics.
 
@@ -40,6 +43,7 @@ import numpy as np
 
 from ._validation import check_beta, check_int
 from ._validation import check_seed
+from .kernels import gray_blocks, gray_combine
 from .model import RBM, check_rbm, sigmoid
 from .stats import logsumexp
 
@@ -77,9 +81,9 @@ __all__ = [
 #: enumerate by default (2**21 states).
 MAX_LAYER_UNITS = 21
 #: Largest enumeration by default, in unit evaluations ``2**n_small * n_large``: a 784 x 21 model.
-#: On 2 cores a 784 x 20 model took 11.5 s (log Z) on a busy machine and 19.6 s / 30.8 s
-#: (log Z / mean energy) with a load of ~5, so the limit keeps a call near or under a minute;
-#: every added unit doubles the time.
+#: Set when a 784 x 20 model took 10-30 s on 2 cores; with the vectorised kernel
+#: (:mod:`rbmlib.kernels.enumeration`) it takes about 1 s (log Z) and 2.5 s (mean energy) on
+#: 2 busy cores, so the limit keeps a call to a few seconds; every added unit doubles the time.
 MAX_LAYER_WORK = 2 ** 21 * 784
 #: Largest ``n_visible + n_hidden`` for joint tables / transition matrices by default.
 MAX_JOINT_UNITS = 12
@@ -88,8 +92,9 @@ MAX_SAMPLED_LAYER = 24
 
 # Measured throughput of the Gray-code kernel, in (state x unit) evaluations per
 # second per core, used only to tell the user how long a refused job would take
-# (784 x 22: 3.3e9 evaluations in 47 s on 2 busy cores).
-_GRAY_RATE_PER_CORE = 3.5e7
+# (784 x 22, log Z: 3.3e9 evaluations in 9.6 s with 2 threads on 2 cores busy with other
+# jobs, 1.04 cores' CPU time; 47 s before rbmlib.kernels.enumeration), rounded down.
+_GRAY_RATE_PER_CORE = 2e8
 
 
 class EnumerationTooLarge(ValueError):
@@ -133,114 +138,12 @@ def _check_joint_size(rbm: RBM, max_units: int, what: str):
 # ----------------------------------------------------------------------------
 # Gray-code enumeration of one layer (numba)
 # ----------------------------------------------------------------------------
-@nb.njit(cache=True, inline="always")
-def _softplus(x):
-    if x > 0.0:
-        return x + math.log1p(math.exp(-x))
-    return math.log1p(math.exp(x))
-
-
-@nb.njit(cache=True, inline="always")
-def _sigmoid(x):
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
-
-
-@nb.njit(cache=True)
-def _gray_block(WT, c_small, c_large, beta, n_small, start, stop, out_logw, want_logw, want_energy):
-    """Enumerate Gray codes g(k) for k in [start, stop).
-
-    WT : (n_small, n_large) couplings (rows = small-layer units).
-    For each small-layer state s: log weight = beta c_small.s + sum_l softplus(beta field_l),
-    field = c_large + s.WT; conditional mean energy
-    <E|s> = -c_small.s - sum_l field_l sigmoid(beta field_l).
-    Returns (max log weight, sum exp(logw - max), sum exp(logw - max) * <E|s>).
-    """
-    n_large = WT.shape[1]
-    g = start ^ (start >> 1)
-    field = c_large.copy()
-    lin = 0.0
-    for p in range(n_small):
-        if (g >> p) & 1:
-            u = n_small - 1 - p
-            lin += c_small[u]
-            for l in range(n_large):
-                field[l] += WT[u, l]
-    m = -np.inf
-    s = 0.0
-    se = 0.0
-    for k in range(start, stop):
-        if k > start:
-            # bit flipped between g(k-1) and g(k) is the lowest set bit of k
-            p = 0
-            kk = k
-            while (kk & 1) == 0:
-                kk >>= 1
-                p += 1
-            u = n_small - 1 - p
-            g_new = k ^ (k >> 1)
-            if (g_new >> p) & 1:
-                lin += c_small[u]
-                for l in range(n_large):
-                    field[l] += WT[u, l]
-            else:
-                lin -= c_small[u]
-                for l in range(n_large):
-                    field[l] -= WT[u, l]
-            g = g_new
-        lw = beta * lin
-        econd = -lin
-        if want_energy:
-            for l in range(n_large):
-                x = beta * field[l]
-                lw += _softplus(x)
-                econd -= field[l] * _sigmoid(x)
-        else:
-            for l in range(n_large):
-                lw += _softplus(beta * field[l])
-        if want_logw:
-            out_logw[g] = lw
-        if lw > m:
-            if m > -np.inf:
-                scale = math.exp(m - lw)
-                s *= scale
-                se *= scale
-            m = lw
-        w = math.exp(lw - m)
-        s += w
-        se += w * econd
-    return m, s, se
-
-
-@nb.njit(cache=True, parallel=True)
-def _gray_blocks(WT, c_small, c_large, beta, block, ib0, ib1, ms, ss, ses, out_logw, want_logw, want_energy):
-    """Blocks ``ib0 .. ib1 - 1`` of ``block`` Gray codes each, in parallel: fills ms, ss, ses[ib]."""
-    n_small = WT.shape[0]
-    for ib in nb.prange(ib0, ib1):
-        m, s, se = _gray_block(WT, c_small, c_large, beta, n_small, ib * block, (ib + 1) * block,
-                               out_logw, want_logw, want_energy)
-        ms[ib] = m
-        ss[ib] = s
-        ses[ib] = se
-
-
-@nb.njit(cache=True)
-def _gray_combine(ms, ss, ses):
-    """Combine the blocks in a fixed order: independent of the number of threads and of the chunking."""
-    M = ms.max()
-    S = 0.0
-    SE = 0.0
-    for ib in range(ms.shape[0]):
-        f = math.exp(ms[ib] - M)
-        S += ss[ib] * f
-        SE += ses[ib] * f
-    return M + math.log(S), SE / S
+# The kernels (softplus and sigmoid in plain arithmetic, fixed-lane sums, blocks combined in block
+# order) live in rbmlib.kernels.enumeration; this module splits the work into interruptible chunks.
 
 
 #: Unit evaluations (states x units of the larger layer) per call into numba between two checks for
-#: signals (Ctrl-C, SIGTERM): about a second on one core.
+#: signals (Ctrl-C, SIGTERM): a fraction of a second on one core.
 _CHUNK_WORK = 2 ** 26
 
 
@@ -265,9 +168,9 @@ def _gray_enumerate(WT, c_small, c_large, beta, block_bits, want_logw, want_ener
     chunk = max(1, _CHUNK_WORK // per_block)
     chunk = -(-chunk // threads) * threads
     for ib0 in range(0, n_blocks, chunk):
-        _gray_blocks(WT, c_small, c_large, beta, block, ib0, min(ib0 + chunk, n_blocks), ms, ss, ses,
-                     out_logw, want_logw, want_energy)
-    logz, emean = _gray_combine(ms, ss, ses)
+        gray_blocks(WT, c_small, c_large, beta, block, ib0, min(ib0 + chunk, n_blocks), ms, ss, ses,
+                    out_logw, want_logw, want_energy)
+    logz, emean = gray_combine(ms, ss, ses)
     return logz, emean, out_logw
 
 
@@ -287,12 +190,12 @@ def _layer_setup(rbm: RBM, layer: str | None):
 
 def _check_layer_size(n_small: int, n_large: int, max_units):
     """Refuse enumerations over the limit: ``max_units`` units if given, else the default limit
-    (``n_small <= MAX_LAYER_UNITS`` and ``2**n_small * n_large <= MAX_LAYER_WORK``, about a minute)."""
+    (``n_small <= MAX_LAYER_UNITS`` and ``2**n_small * n_large <= MAX_LAYER_WORK``, a few seconds)."""
     check_int(max_units, "max_units (None: the default limit)", 0, allow_none=True)
     work = (2.0 ** n_small) * max(n_large, 1)
     if max_units is None:
         too_large = n_small > MAX_LAYER_UNITS or work > MAX_LAYER_WORK
-        limit = (f"default limit: {MAX_LAYER_UNITS} units and 2**n x n_large <= 2**21 x 784, about a minute "
+        limit = (f"default limit: {MAX_LAYER_UNITS} units and 2**n x n_large <= 2**21 x 784, a few seconds "
                  "on 2 cores")
     else:
         too_large = n_small > max_units
@@ -353,8 +256,8 @@ def log_partition(rbm: RBM, beta: float = 1.0, *, max_units: int | None = None) 
 
     The larger layer is summed analytically and the ``2**n`` states of the
     smaller layer (``n = min(n_visible, n_hidden)``) are enumerated: a
-    784 x 20 model takes ~10 s on 2 cores, each added unit doubles it. The
-    enumeration runs in chunks of about a second, so Ctrl-C stops it.
+    784 x 20 model takes about 1 s on 2 cores, each added unit doubles it. The
+    enumeration runs in chunks of a fraction of a second, so Ctrl-C stops it.
 
     Parameters
     ----------
@@ -362,7 +265,7 @@ def log_partition(rbm: RBM, beta: float = 1.0, *, max_units: int | None = None) 
     beta : float > 0
     max_units : int, optional
         Refuse (with an estimate of the run time) if the smaller layer is larger.
-        Default: the limit of about a minute on 2 cores (:data:`MAX_LAYER_UNITS`
+        Default: the limit of a few seconds on 2 cores (:data:`MAX_LAYER_UNITS`
         units and :data:`MAX_LAYER_WORK` evaluations); pass a number to go further.
 
     Raises
@@ -699,7 +602,7 @@ def layer_table(rbm: RBM, beta: float = 1.0) -> LayerTable:
     """``log Z``, ``<E>`` and the log weights of the smaller layer in one Gray-code pass (cached).
 
     The last few tables (per model fingerprint and ``beta``) are kept, so repeated
-    calls cost nothing; a 784 x 20 model takes about 10-30 s the first time.
+    calls cost nothing; a 784 x 20 model takes a few seconds the first time.
 
     Raises
     ------

@@ -21,6 +21,9 @@ module                            what it holds
                                   the flipped units (:func:`update_field`, :data:`REFRESH`)
 :mod:`rbmlib.kernels.gibbs`       block Gibbs sweeps of many chains (:func:`run_chains`),
                                   random initial states, energies
+:mod:`rbmlib.kernels.enumeration` exact enumeration of one layer (:func:`gray_blocks`,
+                                  :func:`gray_combine`): ``log``/``log1p``/``exp`` in plain
+                                  arithmetic, the sum of softplus as one log of a product tree
 ================================  ==========================================================
 
 Every stochastic kernel of the library (the sampler, AIS, tempering, XFT) draws its
@@ -42,6 +45,7 @@ measuring or testing; the bit-identity tests catch a stale cache that matters.
 from __future__ import annotations
 
 from .draws import bernoulli, bernoulli_block, exp_neg, exp_neg4
+from .enumeration import gray_blocks, gray_combine
 from .fields import REFRESH, add_flips, aligned_rows, field_from_scratch, update_field
 from .gibbs import BLOCK, ORDER_CODES, SAMPLER_VERSION, chain_energies, init_states, run_chains
 from .streams import N_LANES, seed_streams, uniforms, units_per_word, xoshiro_fill
@@ -55,4 +59,6 @@ __all__ = [
     "REFRESH", "aligned_rows", "field_from_scratch", "add_flips", "update_field",
     # sweeps
     "SAMPLER_VERSION", "BLOCK", "ORDER_CODES", "run_chains", "init_states", "chain_energies",
+    # exact enumeration
+    "gray_blocks", "gray_combine",
 ]
