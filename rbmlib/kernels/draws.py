@@ -28,7 +28,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-__all__ = ["exp_neg", "exp_neg4", "bernoulli", "bernoulli_block"]
+__all__ = ["exp_neg", "exp_neg4", "bernoulli", "bernoulli_block", "bits_to_f64", "f64_to_bits"]
 
 
 # ----------------------------------------------------------------------------
@@ -56,6 +56,24 @@ def _bits_to_f64(typingctx, x):
         return builder.bitcast(args[0], ir.DoubleType())
 
     return sig, codegen
+
+
+@intrinsic
+def _f64_to_bits(typingctx, x):
+    if not isinstance(x, types.Float) or x.bitwidth != 64:
+        return None
+    sig = types.int64(x)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+#: Bit casts between float64 and int64 (callable from numba code), for plain-arithmetic
+#: exponent/mantissa manipulation in the kernels (``exp_neg`` here, ``log`` in ``enumeration``).
+bits_to_f64 = _bits_to_f64
+f64_to_bits = _f64_to_bits
 
 
 # ----------------------------------------------------------------------------

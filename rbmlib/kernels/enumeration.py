@@ -66,11 +66,8 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
 
-from .draws import exp_neg
+from .draws import bits_to_f64, exp_neg, f64_to_bits
 
 __all__ = ["CHUNK", "A_MAX", "log", "log1p", "exp_ratio", "sigmoid_ratio", "softplus_sum", "gray_blocks",
            "gray_combine"]
@@ -81,30 +78,6 @@ CHUNK = 448
 #: ``exp(-a)`` is evaluated at ``min(a, A_MAX)`` (``exp(-350) = 1.0e-152``: no product of two factors
 #: is subnormal).
 A_MAX = 350.0
-
-
-@intrinsic
-def _f64_to_bits(typingctx, x):
-    if not isinstance(x, types.Float) or x.bitwidth != 64:
-        return None
-    sig = types.int64(x)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return sig, codegen
-
-
-@intrinsic
-def _bits_to_f64(typingctx, x):
-    if not isinstance(x, types.Integer) or x.bitwidth != 64:
-        return None
-    sig = types.float64(x)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return sig, codegen
 
 
 # Cephes exp (Pade form) and fdlibm log constants
@@ -167,7 +140,7 @@ def _exp_nd(g, r, c):
     g4 = gg * gg
     px = (c[3] * g4 + (c[4] * gg + c[5])) * g
     qx = (c[6] * gg + c[7]) * g4 + (c[8] * gg + c[9])
-    scale = _bits_to_f64((1023 - _f64_to_bits(r)) << 52)     # 2**-n (the bits of 1.5 * 2**52 vanish in the shift)
+    scale = bits_to_f64((1023 - f64_to_bits(r)) << 52)     # 2**-n (the bits of 1.5 * 2**52 vanish in the shift)
     return (qx - px) * scale, qx + px
 
 
@@ -191,9 +164,9 @@ def log(x):
     if x < 2.2250738585072014e-308:
         x *= 18014398509481984.0          # 2**54
         k = -54
-    hx = _f64_to_bits(x)
+    hx = f64_to_bits(x)
     k += (hx >> 52) - 1023
-    m = _bits_to_f64((hx & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)    # mantissa in [1, 2)
+    m = bits_to_f64((hx & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)    # mantissa in [1, 2)
     if m > 1.4142135623730951:
         m *= 0.5
         k += 1
