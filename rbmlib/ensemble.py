@@ -462,6 +462,11 @@ def _set_threads(threads):
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
 
 
+def _identity(x):
+    """The model as a Dask task's result (see ``_Dask.put_model``)."""
+    return x
+
+
 def _run_shard(fn, rbm, seed, start, stop, params, threads):
     """Runs in the worker: one shard, timed; returns (result, info)."""
     with _NUMBA_LOCK:       # numba's default threading layer must not be entered by two threads at once
@@ -627,8 +632,11 @@ class _Dask:
             raise ImportError("Dask executors need dask[distributed]: pip install 'dask[distributed]' "
                               "(pinned in requirements.txt).") from None
         self._distributed = distributed
+        from distributed.client import FutureCancelledError, FuturesCancelledError
         from distributed.scheduler import KilledWorker
-        self.lost_errors = (KilledWorker,)
+        # a future the scheduler cancelled (its inputs went with a dead worker) is lost, not failed
+        self.lost_errors = (KilledWorker, FutureCancelledError)
+        self._cancelled = FuturesCancelledError
         self.retries = retries
         self._cluster = None
         self._own = client is None
@@ -658,11 +666,20 @@ class _Dask:
         return self.client.submit(_run_shard, *args, key=key, retries=self.retries, pure=False)
 
     def wait(self, futs):
-        done, _ = self._distributed.wait(list(futs), return_when="FIRST_COMPLETED")
+        futs = list(futs)
+        try:
+            done, _ = self._distributed.wait(futs, return_when="FIRST_COMPLETED")
+        except self._cancelled:
+            # some finished futures were cancelled: hand them back too; their .result() raises
+            # FutureCancelledError, a lost shard that _compute resubmits
+            done = [f for f in futs if f.status != "pending"]
         return list(done)
 
     def put_model(self, rbm):
-        return self.client.scatter(rbm, broadcast=True, hash=False)
+        # A task that returns the model, not client.scatter: scattered data dies with the worker
+        # holding it and cannot be recovered, which cancels every shard that needs it; a task's
+        # result the scheduler simply recomputes elsewhere.
+        return self.client.submit(_identity, rbm, key=f"rbmlib-model-{os.urandom(8).hex()}", pure=False)
 
     def recover(self):
         pass

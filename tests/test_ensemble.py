@@ -252,6 +252,28 @@ def test_dask_worker_killed_and_exception_retried(dask_client, tmp_path):
     assert_stats_equal(r.value)
 
 
+def test_dask_model_and_shards_survive_the_loss_of_the_workers_holding_them(dask_client):
+    """CI regression (2026-12-02): the model was scattered, so when the one worker holding it died the
+    scheduler could not recover it and cancelled every shard that needed it ("already forgotten").
+    The model is now a task result, which the scheduler recomputes; a cancelled shard counts as lost."""
+    backend = en._Dask(client=dask_client)
+    model = backend.put_model(RBM_)
+    assert np.array_equal(model.result().W, RBM_.W)
+    holders = list(dask_client.who_has([model])[model.key])
+    assert holders
+    dask_client.restart_workers(holders)                  # every copy of the model is gone
+    again = model.result(timeout=120)                     # ... and recomputed, not forgotten
+    assert np.array_equal(again.W, RBM_.W) and np.array_equal(again.b, RBM_.b)
+    # a cancelled future comes back from wait() as finished and its error is a lost shard
+    fut = dask_client.submit(en.chain_energies, model, SEED, 0, 5, key="rbmlib-test-cancelled", pure=False,
+                             n_sweeps=1)
+    fut.cancel()
+    done = backend.wait([fut])
+    assert done == [fut]
+    with pytest.raises(backend.lost_errors):
+        fut.result()
+
+
 def test_failing_shard_exhausts_retries_and_keeps_finished_shards(tmp_path, pool):
     marker = tmp_path / "m"
     marker.mkdir()
