@@ -23,10 +23,13 @@ Steps, each recorded in the JSON (an error in one is recorded and the others sti
    chain, sized from a probe so each timing takes about a second; the best float32 setting again
    at the paper's 2,000,000 chains (memory permitting), with and without recorded energies; the CPU
    path (all cores); ``results/xft/gpu_xft.py`` (PyTorch) if present.
-4. ``xft_estimate``: the paper-scale XFT ensemble (2,000,000 chains x 301 sweeps) on this GPU,
+4. ``ais_float32`` / ``ais_float64``: 4,096 forward AIS runs of a 300-step schedule on the GPU and
+   reverse runs from sampled states; the CPU computes the first 8 of each, compared bit for bit;
+   run-steps per second on both and the Salakhutdinov-Murray setting (100 x 14,500) projected.
+5. ``xft_estimate``: the paper-scale XFT ensemble (2,000,000 chains x 301 sweeps) on this GPU,
    from the measured float32 rate, and on the CPU and with PyTorch for comparison.
 
-Exit status 0 when every sampled chain was bit-identical and no step failed, else 1.
+Exit status 0 when every sampled chain and AIS run was bit-identical and no step failed, else 1.
 """
 from __future__ import annotations
 
@@ -105,6 +108,34 @@ def check_bits(rbm, n_chains: int, n_sample: int, rng) -> dict:
     return {"dtype": rbm.dtype.name, "gpu_chains": n_chains, "sampled_chains": [int(c) for c in idx],
             "identical": not mismatches, "mismatches": mismatches[:20], "n_mismatched": len(mismatches),
             "gpu_s": gpu_s, "cpu_s": time.perf_counter() - t}
+
+
+def check_ais(rbm, n_runs: int, n_cpu: int, n_steps: int) -> dict:
+    """Forward AIS on the GPU (n_runs runs of an n_steps schedule) and reverse AIS from sampled states;
+    the CPU computes the first n_cpu runs of each and they are compared bit for bit; rates in run-steps/s."""
+    import rbmlib
+    from rbmlib import ais
+
+    sched = ais.make_schedule(n_steps)
+    ais.log_partition(rbm, n_runs=2, schedule=3, seed=SEED, backend="cuda")          # compile
+    t = time.perf_counter()
+    g = ais.log_partition(rbm, n_runs=n_runs, schedule=sched, seed=SEED, backend="cuda")
+    gpu_s = time.perf_counter() - t
+    t = time.perf_counter()
+    c = ais.log_partition(rbm, n_runs=n_cpu, schedule=sched, seed=SEED)
+    cpu_s = time.perf_counter() - t
+    V0 = rbmlib.sample(rbm, n_cpu, 20, seed=SEED)[0]
+    rg = ais.reverse_log_partition(rbm, V0, schedule=sched, seed=SEED, backend="cuda")
+    rc = ais.reverse_log_partition(rbm, V0, schedule=sched, seed=SEED)
+    fwd_same = same_bits(g.log_weights[:n_cpu], c.log_weights)
+    rev_same = same_bits(rg.log_weights, rc.log_weights)
+    return {"dtype": rbm.dtype.name, "gpu_runs": n_runs, "cpu_runs": n_cpu, "steps": int(len(sched) - 1),
+            "identical": bool(fwd_same and rev_same), "forward_identical": bool(fwd_same),
+            "reverse_identical": bool(rev_same), "gpu_s": gpu_s, "cpu_s": cpu_s,
+            "gpu_run_steps_per_s": n_runs * (len(sched) - 1) / gpu_s,
+            "cpu_run_steps_per_s": n_cpu * (len(sched) - 1) / cpu_s,
+            "salakhutdinov_100_runs_gpu_s": 100 * 14_500 / (n_runs * (len(sched) - 1) / gpu_s),
+            "gpu_log_z": g.log_z, "gpu_log_z_std": g.log_z_std}
 
 
 def main(argv=None) -> int:
@@ -236,6 +267,17 @@ def main(argv=None) -> int:
         tp["torch"] = {"skipped": "PyTorch with CUDA not available (or --torch no / --smoke / no time left)"}
     write()
 
+    # -- 3b. AIS: bits and rate -------------------------------------------------------------------
+    if left() > 30 or args.smoke:
+        for dt in ("float32", "float64"):
+            step(f"ais_{dt}", lambda dt=dt: check_ais(models[dt], 6 if args.smoke else 4_096, 2 if args.smoke else 8,
+                                                      4 if args.smoke else 300))
+            r = report.get(f"ais_{dt}")
+            if r:
+                print(f"  AIS {dt}: identical {r['identical']}, GPU {r['gpu_run_steps_per_s']:.4g} run-steps/s, "
+                      f"CPU {r['cpu_run_steps_per_s']:.4g}", flush=True)
+            write()
+
     # -- 4. XFT estimate ----------------------------------------------------------------------------
     est = report["xft_estimate"] = {"chain_sweeps": bench_gpu.XFT_CHAIN_SWEEPS,
                                     "what": "2,000,000 chains x 301 sweeps of the 784 x 500 model (the paper's XFT "
@@ -253,6 +295,7 @@ def main(argv=None) -> int:
     if tp["torch"] and "rate" in tp["torch"]:
         est["torch_min"] = bench_gpu.XFT_CHAIN_SWEEPS / tp["torch"]["rate"] / 60
     ok = all(report.get(f"bit_identity_{dt}", {}).get("identical") for dt in ("float32", "float64"))
+    ok = ok and all(report.get(f"ais_{dt}", {"identical": True}).get("identical") for dt in ("float32", "float64"))
     report["bit_identical"] = ok
     write()
     print("\nsummary:")

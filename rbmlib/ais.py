@@ -53,6 +53,15 @@ fields for a float32 model, as the sampler). The weight increment
 next sweep reuses ``e1``; the visible draw is :func:`rbmlib.kernels.bernoulli_block` on
 the float64 logits ``beta_k y + (1 - beta_k) a_A``.
 
+GPU
+---
+``backend='cuda'`` (:func:`log_partition`, :func:`reverse_log_partition`,
+:func:`reverse_log_likelihood`, ``rbmlib ais --backend cuda``) runs every run on an NVIDIA GPU,
+one block of threads per run (:func:`rbmlib.kernels.cuda.ais_weights`): the same streams, the
+same order of every operation, every product rounded on its own (no FMA contraction) and the
+same plain-arithmetic ``exp`` and ``log``, so the log-weights are the CPU's bit for bit
+(``tests/test_cuda.py`` under numba's CUDA simulator). Runs are sharded to fit the GPU's memory.
+
 Reproducibility
 ---------------
 Run ``r`` of a forward estimate uses the random stream of chain ``r`` of
@@ -86,6 +95,7 @@ from . import exact
 from ._validation import check_binary, check_int, check_seed
 from .kernels import (N_LANES, REFRESH, aligned_rows, bernoulli, bernoulli_block, exp_neg, seed_streams,
                       uniforms, update_field, xoshiro_fill)
+from .kernels.enumeration import log as plain_log
 from .model import RBM, check_rbm
 from .provenance import code_version, machine
 from .stats import logmeanexp, logsumexp
@@ -136,7 +146,9 @@ def _weight_and_hidden(x, beta_from, beta_to, s, words, r, h, draw, e1, q):
     With ``e = exp(-|t|)``, ``softplus(t) = max(t, 0) + log(1 + e)``, so the sum is
     ``sum_j [max(t1_j, 0) - max(t0_j, 0)] + log prod_j (1 + e1_j) / (1 + e0_j)``; each
     factor lies in (1/2, 2], and the product is taken in chunks of ``_PROD_CHUNK``
-    units (one ``log`` per chunk instead of two ``log1p`` per unit). The draw is the
+    units (one ``log`` per chunk instead of two ``log1p`` per unit; fdlibm's log in plain
+    arithmetic, :func:`rbmlib.kernels.enumeration.log`, so that the bits depend on no libm and
+    the GPU kernel gives the same ones). The draw is the
     rule of :func:`rbmlib.kernels.bernoulli` and reuses ``e1``. Every reduction runs in
     increasing ``j``. ``e1``, ``q``: float64 scratch arrays of length ``len(x)``.
     """
@@ -154,7 +166,7 @@ def _weight_and_hidden(x, beta_from, beta_to, s, words, r, h, draw, e1, q):
             xj = np.float64(x[j])
             acc += max(beta_to * xj, 0.0) - max(beta_from * xj, 0.0)
             prod *= q[j]
-        acc += math.log(prod)
+        acc += plain_log(prod)
     if draw:
         xoshiro_fill(s, words, n)
         uniforms(words, r, n)
@@ -658,6 +670,32 @@ def _reverse_shard(rbm, seed, chain_offset, n_chains, *, betas, aA, starts, runs
     return {"logw": logw}
 
 
+def _check_backend(backend, opts):
+    """Validate ``backend``; ``'cuda'`` runs in this process on one GPU, so no executor options."""
+    from .sampling import BACKENDS
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS} ('cuda': an NVIDIA GPU, the same weights), "
+                         f"got {backend!r}.")
+    if backend == "cuda" and _use_ensemble(opts):
+        raise ValueError("backend='cuda' runs every AIS run in this process on one GPU; drop workers, scheduler, "
+                         "executor and checkpoint_dir (or use backend='cpu' to spread shards over processes).")
+
+
+def _cuda_weights(rbm, aA, betas, seed, offset, n_runs, V0=None):
+    """Log-weights of ``n_runs`` AIS runs on the GPU (forward, or reverse from ``V0``), streams
+    ``(seed, offset + r)``: the CPU kernels' bits (:func:`rbmlib.kernels.cuda.ais_weights`)."""
+    from .sampling import cuda_backend
+    kc = cuda_backend()
+    W = np.ascontiguousarray(rbm.W)
+    aB = np.ascontiguousarray(rbm.a)
+    aA = np.ascontiguousarray(aA, dtype=np.float64)
+    S = _streams(seed, offset, n_runs)
+    t0 = time.perf_counter()
+    logw = kc.ais_weights(W, np.ascontiguousarray(W.T), np.ascontiguousarray(rbm.b), aB, aA,
+                          aB.astype(np.float64) - aA, np.ascontiguousarray(betas, np.float64), S, V0)
+    return logw, time.perf_counter() - t0
+
+
 def _sharded_weights(fn, rbm, n_runs, seed, params, shard_size, opts, desc):
     from . import ensemble
     out = ensemble.run_ensemble(fn, rbm, n_runs, seed=seed, params=params, shard_size=int(shard_size),
@@ -672,7 +710,7 @@ def _sharded_weights(fn, rbm, n_runs, seed, params, shard_size, opts, desc):
 # =============================================================================
 def log_partition(rbm: RBM, *, n_runs: int = 100, schedule="salakhutdinov", base=None,
                   seed: int = 0, shard_size: int = 10, executor=None, scheduler=None, workers=None,
-                  threads=None, retries: int = 2, checkpoint_dir=None) -> AISResult:
+                  threads=None, retries: int = 2, checkpoint_dir=None, backend: str = "cpu") -> AISResult:
     """Forward AIS estimate of ``log Z`` (Salakhutdinov & Murray 2008).
 
     Parameters
@@ -699,6 +737,10 @@ def log_partition(rbm: RBM, *, n_runs: int = 100, schedule="salakhutdinov", base
         ``checkpoint_dir`` keeps finished shards (resume by calling again). Every run
         keeps its own random stream, so the weights are bit-identical to the default
         in-process computation. ``wall_s`` is then the summed compute time of the shards.
+    backend : {'cpu', 'cuda'}
+        ``'cuda'``: every run on an NVIDIA GPU, one block of threads per run (numba-cuda:
+        ``pip install 'rbmlib[cuda]'``), the CPU's weights bit for bit; runs are sharded to
+        fit the GPU's memory; not combined with the executor options.
 
     Returns
     -------
@@ -712,7 +754,10 @@ def log_partition(rbm: RBM, *, n_runs: int = 100, schedule="salakhutdinov", base
     aA = _resolve_base(rbm, base)
     opts = dict(executor=executor, scheduler=scheduler, workers=workers, threads=threads, retries=retries,
                 checkpoint_dir=checkpoint_dir)
-    if _use_ensemble(opts):
+    _check_backend(backend, opts)
+    if backend == "cuda":
+        logw, wall = _cuda_weights(rbm, aA, betas, seed, 0, n_runs)
+    elif _use_ensemble(opts):
         logw, wall = _sharded_weights(_forward_shard, rbm, n_runs, seed, {"betas": betas, "aA": aA},
                                       shard_size, opts, "AIS runs")
     else:
@@ -728,7 +773,9 @@ def log_partition(rbm: RBM, *, n_runs: int = 100, schedule="salakhutdinov", base
                      wall_s=wall, fingerprint=rbm.fingerprint())
 
 
-def _reverse_weights(rbm, V0, betas, aA, seed, offset):
+def _reverse_weights(rbm, V0, betas, aA, seed, offset, backend="cpu"):
+    if backend == "cuda":
+        return _cuda_weights(rbm, aA, betas, seed, offset, V0.shape[0], V0)
     W, WT, b, aB, aA, dA = _arrays(rbm, aA)
     S = _streams(seed, offset, V0.shape[0])
     logw = np.empty(V0.shape[0])
@@ -738,7 +785,7 @@ def _reverse_weights(rbm, V0, betas, aA, seed, offset):
 
 
 def reverse_log_partition(rbm: RBM, v_start=None, *, n_runs: int = 100, schedule="salakhutdinov",
-                          base=None, seed: int = 0) -> AISResult:
+                          base=None, seed: int = 0, backend: str = "cpu") -> AISResult:
     """Reverse AIS estimate of ``log Z`` from equilibrium samples of the target.
 
     Each run starts at a visible state ``v_start[r]`` that must be an exact (or
@@ -758,6 +805,8 @@ def reverse_log_partition(rbm: RBM, v_start=None, *, n_runs: int = 100, schedule
     seed : int
         Reverse run ``r`` uses stream ``(seed, REVERSE_STREAM_OFFSET + r)``;
         exact starting samples use :func:`rbmlib.exact.equilibrium_rng` ``(seed)``.
+    backend : {'cpu', 'cuda'}
+        As in :func:`log_partition` (the same weights).
 
     Returns
     -------
@@ -765,6 +814,7 @@ def reverse_log_partition(rbm: RBM, v_start=None, *, n_runs: int = 100, schedule
     """
     check_rbm(rbm)
     seed = check_seed(seed)
+    _check_backend(backend, {})
     betas = _check_schedule(schedule)
     aA = _resolve_base(rbm, base)
     if v_start is None:
@@ -778,7 +828,7 @@ def reverse_log_partition(rbm: RBM, v_start=None, *, n_runs: int = 100, schedule
         V0 = exact.equilibrium_sample(rbm, n_runs, seed=seed)[0]
     else:
         V0 = _check_states(rbm, v_start, "v_start")
-    logw, wall = _reverse_weights(rbm, V0, betas, aA, seed, REVERSE_STREAM_OFFSET)
+    logw, wall = _reverse_weights(rbm, V0, betas, aA, seed, REVERSE_STREAM_OFFSET, backend)
     lza = base_log_partition(aA, rbm.n_hidden)
     return AISResult(log_z=lza - logmeanexp(logw), log_z_std=_rel_se(logw), log_weights=logw,
                      schedule=betas, log_z_base=lza, base_biases=aA, direction="reverse", seed=seed,
@@ -797,7 +847,7 @@ def _check_states(rbm, v, name):
 
 def reverse_log_likelihood(rbm: RBM, data, *, n_chains: int = 1, schedule="salakhutdinov", base=None,
                            seed: int = 0, shard_size: int = 100, executor=None, scheduler=None, workers=None,
-                           threads=None, retries: int = 2, checkpoint_dir=None) -> RAISEResult:
+                           threads=None, retries: int = 2, checkpoint_dir=None, backend: str = "cpu") -> RAISEResult:
     """RAISE: reverse AIS from data, a stochastic lower bound on the log-likelihood.
 
     For each data vector ``v`` (Burda, Grosse & Salakhutdinov 2015), ``n_chains``
@@ -819,6 +869,8 @@ def reverse_log_likelihood(rbm: RBM, data, *, n_chains: int = 1, schedule="salak
     shard_size, executor, scheduler, workers, threads, retries, checkpoint_dir : optional
         As in :func:`log_partition`; the runs sharded are the ``n_points * n_chains``
         reverse runs.
+    backend : {'cpu', 'cuda'}
+        As in :func:`log_partition` (the same weights).
 
     Returns
     -------
@@ -832,13 +884,14 @@ def reverse_log_likelihood(rbm: RBM, data, *, n_chains: int = 1, schedule="salak
     X = _check_states(rbm, data, "data")
     opts = dict(executor=executor, scheduler=scheduler, workers=workers, threads=threads, retries=retries,
                 checkpoint_dir=checkpoint_dir)
-    if _use_ensemble(opts):
+    _check_backend(backend, opts)
+    if backend == "cpu" and _use_ensemble(opts):
         logw, wall = _sharded_weights(_reverse_shard, rbm, X.shape[0] * n_chains, seed,
                                       {"betas": betas, "aA": aA, "starts": X, "runs_per_start": n_chains},
                                       shard_size, opts, "RAISE runs")
     else:
         V0 = np.ascontiguousarray(np.repeat(X, n_chains, axis=0))
-        logw, wall = _reverse_weights(rbm, V0, betas, aA, seed, REVERSE_STREAM_OFFSET)
+        logw, wall = _reverse_weights(rbm, V0, betas, aA, seed, REVERSE_STREAM_OFFSET, backend)
     logw = logw.reshape(X.shape[0], n_chains)
     lza = base_log_partition(aA, rbm.n_hidden)
     lme = logmeanexp(logw, axis=1)
@@ -1150,7 +1203,8 @@ def paper_scale_run(model, *, model_name: str | None = None, n_runs: int = 100, 
         and :func:`reverse_log_likelihood`); they do not change any result.
     **executor_options
         ``executor``, ``scheduler``, ``workers``, ``threads``, ``retries`` of
-        :func:`log_partition`: run the AIS and RAISE runs in parallel (same bits).
+        :func:`log_partition`: run the AIS and RAISE runs in parallel (same bits); or
+        ``backend='cuda'``: both passes on the GPU (same bits).
     """
     from . import datasets
     if out is not None:
@@ -1189,6 +1243,7 @@ def paper_scale_run(model, *, model_name: str | None = None, n_runs: int = 100, 
         "forward": {"log_z": fwd.log_z, "log_z_std": fwd.log_z_std, "log_z_bounds_3se": list(fwd.log_z_bounds),
                     "ess": fwd.ess, "log_weights": fwd.log_weights.tolist(), "wall_s": fwd.wall_s},
         "heldout_ll": {"mean": ll.mean, "std": ll.std, "std_data": ll.std_data, "std_log_z": ll.std_log_z},
+        "backend": executor_options.get("backend", "cpu"),
         "machine": machine(), "code_version": code_version(), "numba_threads": nb.get_num_threads(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

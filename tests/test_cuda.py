@@ -249,8 +249,10 @@ sys.modules["numba_cuda"] = None          # as if numba-cuda were not installed
 import numpy as np, rbmlib
 from rbmlib.sampling import Chains
 msgs = []
+from rbmlib import ais
 for call in (lambda: Chains(rbmlib.RBM.random(3, 2), 2, backend="cuda"),
-             lambda: rbmlib.sample(rbmlib.RBM.random(3, 2), 2, 1, backend="cuda")):
+             lambda: rbmlib.sample(rbmlib.RBM.random(3, 2), 2, 1, backend="cuda"),
+             lambda: ais.log_partition(rbmlib.RBM.random(3, 2), n_runs=2, schedule=5, backend="cuda")):
     try:
         call()
     except ImportError as e:
@@ -261,7 +263,7 @@ print("\\n".join(msgs))
                           env={k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"})
     assert proc.returncode == 0, proc.stderr[-4000:]
     lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 2, proc.stdout
+    assert len(lines) == 3, proc.stdout
     for line in lines:
         assert "pip install 'rbmlib[cuda]'" in line and "numba-cuda" in line and "backend='cpu'" in line, line
 
@@ -273,12 +275,15 @@ def test_cuda_without_a_gpu_says_why(tmp_path):
 from numba import cuda
 OUT["has_gpu"] = cuda.is_available()
 if not OUT["has_gpu"]:
+    from rbmlib import ais
     for call in (lambda: Chains(rbmlib.RBM.random(3, 2), 2, backend="cuda"),
-                 lambda: rbmlib.sample(rbmlib.RBM.random(3, 2), 2, 1, backend="cuda")):
+                 lambda: rbmlib.sample(rbmlib.RBM.random(3, 2), 2, 1, backend="cuda"),
+                 lambda: ais.log_partition(rbmlib.RBM.random(3, 2), n_runs=2, schedule=5, backend="cuda")):
         try:
             call()
         except kc.CudaUnavailableError as e:
             OUT.setdefault("msg", str(e))
+            OUT["n_msg"] = OUT.get("n_msg", 0) + 1
 OUT["hint"] = str(kc._compile_hint(RuntimeError("NvvmSupportError: libNVVM cannot be found")))
 save()
 """, simulator=False)
@@ -286,9 +291,18 @@ save()
     if bool(got["has_gpu"]):
         pytest.skip("this machine has a CUDA GPU")
     msg = str(got["msg"])
+    assert int(got["n_msg"]) == 3
     for part in ("no usable CUDA GPU", "driver", "pip install 'rbmlib[cuda]'", "NUMBA_ENABLE_CUDASIM=1",
                  "backend='cpu'"):
         assert part in msg, (part, msg)
+    # the command line prints it as one error line, no traceback
+    cli = subprocess.run([sys.executable, "-c", "import sys; from rbmlib.cli import main; sys.exit(main(sys.argv[1:]))",
+                          "ais", "--backend", "cuda", "--model", "mnist-784x20", "--runs", "2", "--schedule", "5",
+                          "--heldout-points", "0"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"})
+    assert cli.returncode == 1, cli.stderr[-3000:]
+    assert cli.stderr.startswith("rbmlib: error: backend='cuda' found no usable CUDA GPU"), cli.stderr[-3000:]
+    assert "Traceback" not in cli.stderr
 
 
 @needs_numba_cuda
@@ -317,6 +331,11 @@ try:
     F64 = T.float64
     sig = (F64[:, ::1], F64[::1], F64[::1], T.uint8[:, ::1], T.uint8[:, ::1], F64[::1], T.int64)
     OUT["xft_energies"] = cuda.compile_ptx(kc._energies_f64_kernel.py_func, sig, cc=(9, 0))[0]
+    for ft in (T.float32, T.float64):
+        F2, U8 = ft[:, ::1], T.uint8[:, ::1]
+        sig = (F2, F2, ft[::1], ft[::1], F64[::1], F64[::1], F64[::1], T.uint64[:, ::1], U8, U8, U8, U8, F2, F2,
+               F64[:, ::1], F64[::1], T.boolean, T.int64)
+        OUT[f"{ft}_ais"] = cuda.compile_ptx(kc._ais_kernel.py_func, sig, cc=(9, 0))[0]
 except Exception as e:
     text = f"{type(e).__name__}: {e}"
     if any(s in text.lower() for s in ("nvvm", "nvrtc", "dynamiclib", "libdevice")):
@@ -346,7 +365,8 @@ def test_cuda_simulator_tests_run_in_ci():
 @needs_numba_cuda
 @pytest.mark.slow
 def test_cuda_gpu_check_script_runs_in_the_simulator(tmp_path):
-    """benchmarks/gpu_check.py --smoke (tiny sizes) runs end to end and finds the sampled chains identical."""
+    """benchmarks/gpu_check.py --smoke (tiny sizes) runs end to end and finds the sampled chains and AIS runs
+    identical."""
     import json
 
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
@@ -358,6 +378,7 @@ def test_cuda_gpu_check_script_runs_in_the_simulator(tmp_path):
     assert report["bit_identical"] is True and report["errors"] == []
     assert report["bit_identity_float32"]["identical"] and report["bit_identity_float64"]["identical"]
     assert report["throughput"]["gpu"] and report["xft_estimate"]["gpu_float32_min"] > 0
+    assert report["ais_float32"]["identical"] and report["ais_float64"]["identical"]
 
 
 @needs_numba_cuda
@@ -425,3 +446,75 @@ def test_cuda_xft_refuses_worker_processes():
         xft.run_xft(rbm, 10, beta2s=[0.9], backend="cuda", workers=2)
     with pytest.raises(ValueError, match="backend must be one of"):
         xft.run_xft(rbm, 10, beta2s=[0.9], backend="tpu")
+
+
+AIS_BODY = """
+from rbmlib import ais
+sched = ais.make_schedule(40, "linear")
+for dt in (np.float64, np.float32):
+    rbm = rbmlib.RBM.random(7, 37, scale=0.6, bias_scale=0.3, seed=3, dtype=dt)
+    name = np.dtype(dt).name
+    OUT[name + "_fwd"] = ais.log_partition(rbm, n_runs=5, schedule=sched, seed=9, base=np.linspace(-1, 1, 7),
+                                           backend="cuda").log_weights
+    v0 = (np.random.default_rng(1).random((4, 7)) < 0.4).astype(np.uint8)
+    OUT[name + "_rev"] = ais.reverse_log_partition(rbm, v0, schedule=sched, seed=9, backend="cuda").log_weights
+small = rbmlib.RBM.random(6, 5, scale=0.8, seed=4, dtype=np.float32)
+data = (np.arange(3 * 6).reshape(3, 6) % 4 == 1).astype(np.uint8)
+kc.SHARD_CHAINS = 2                                  # shards of 2 runs: the same bits
+OUT["raise"] = ais.reverse_log_likelihood(small, data, n_chains=3, schedule=25, seed=4, backend="cuda").per_point
+kc.SHARD_CHAINS = None
+per = kc.ais_bytes_per_run(6, 5, np.float32)
+kc.free_memory = lambda: (3.5 * per / kc.MEMORY_FRACTION, 1e9)     # room for 3 runs at a time
+OUT["mem"] = ais.log_partition(small, n_runs=7, schedule=25, seed=2, backend="cuda").log_weights
+kc.free_memory = lambda: (0.5 * per / kc.MEMORY_FRACTION, 1e9)     # not one run
+try:
+    ais.log_partition(small, n_runs=2, schedule=5, seed=2, backend="cuda")
+except MemoryError as e:
+    OUT["oom"] = str(e)
+kc.free_memory = lambda: (1e12, 1e12)
+wide = rbmlib.RBM.random(3, 600, scale=0.05, seed=5)              # two partial products of the weight
+OUT["wide"] = ais.log_partition(wide, n_runs=2, schedule=3, seed=1, backend="cuda").log_weights
+save()
+"""
+
+
+@needs_numba_cuda
+def test_cuda_ais_bit_identical_to_cpu(tmp_path):
+    """Forward AIS, reverse AIS and RAISE with backend='cuda' give the CPU kernels' log-weights bit for bit:
+    float32 and float64 models, two mask words of hidden units, more than REFRESH field updates, a base
+    model, shards of runs (by hand and from the free memory), a hidden layer of two partial products; and
+    the message when not one run fits."""
+    from rbmlib import ais
+    got = run_gpu(tmp_path, AIS_BODY)
+    sched = ais.make_schedule(40, "linear")
+    for dt in (np.float64, np.float32):
+        rbm = rbmlib.RBM.random(7, 37, scale=0.6, bias_scale=0.3, seed=3, dtype=dt)
+        name = np.dtype(dt).name
+        fwd = ais.log_partition(rbm, n_runs=5, schedule=sched, seed=9, base=np.linspace(-1, 1, 7))
+        assert_bits(got[name + "_fwd"], fwd.log_weights, f"forward AIS {name}")
+        v0 = (np.random.default_rng(1).random((4, 7)) < 0.4).astype(np.uint8)
+        rev = ais.reverse_log_partition(rbm, v0, schedule=sched, seed=9)
+        assert_bits(got[name + "_rev"], rev.log_weights, f"reverse AIS {name}")
+    small = rbmlib.RBM.random(6, 5, scale=0.8, seed=4, dtype=np.float32)
+    data = (np.arange(3 * 6).reshape(3, 6) % 4 == 1).astype(np.uint8)
+    assert_bits(got["raise"], ais.reverse_log_likelihood(small, data, n_chains=3, schedule=25, seed=4).per_point,
+                "RAISE in shards")
+    assert_bits(got["mem"], ais.log_partition(small, n_runs=7, schedule=25, seed=2).log_weights,
+                "AIS sharded by free memory")
+    msg = str(got["oom"])
+    assert "one AIS run" in msg and "backend='cpu'" in msg, msg
+    wide = rbmlib.RBM.random(3, 600, scale=0.05, seed=5)
+    assert_bits(got["wide"], ais.log_partition(wide, n_runs=2, schedule=3, seed=1).log_weights, "600 hidden units")
+
+
+def test_cuda_ais_backend_is_checked():
+    from rbmlib import ais
+    rbm = rbmlib.RBM.random(4, 3, seed=1)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        ais.log_partition(rbm, n_runs=2, schedule=5, backend="gpu")
+    with pytest.raises(ValueError, match="in this process on one GPU"):
+        ais.log_partition(rbm, n_runs=2, schedule=5, backend="cuda", workers=2)
+    with pytest.raises(ValueError, match="in this process on one GPU"):
+        ais.reverse_log_likelihood(rbm, np.zeros((2, 4), np.uint8), schedule=5, backend="cuda", checkpoint_dir="x")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        ais.reverse_log_partition(rbm, np.zeros((2, 4), np.uint8), schedule=5, backend="GPU")

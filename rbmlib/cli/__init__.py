@@ -62,7 +62,10 @@ __all__ = ["main", "build_parser", "CLIError", "Terminated", "SUBCOMMAND_MODULES
 SUBCOMMAND_MODULES = ["rbmlib.cli.train", "rbmlib.cli.data", "rbmlib.cli.models", "rbmlib.cli.ais",
                       "rbmlib.cli.xft", "rbmlib.cli.equilibrate"]
 
-_USER_ERRORS = (ValueError, TypeError, OSError, FloatingPointError, LookupError)
+# errors that say what the user should change (printed on one line; --traceback shows the trace). ImportError:
+# a missing optional extra (the message names the pip command); MemoryError: a run that does not fit (the
+# message says how large a shard fits).
+_USER_ERRORS = (ValueError, TypeError, OSError, FloatingPointError, LookupError, ImportError, MemoryError)
 
 
 def _on_sigterm(signum, frame):
@@ -125,7 +128,11 @@ def main(argv=None) -> int:
         from .._locking import RunLocked
         from ..datasets import DataError
 
-        if show_tb or not isinstance(exc, (CLIError, DataError, RunLocked) + _USER_ERRORS):
+        user = (CLIError, DataError, RunLocked) + _USER_ERRORS
+        kc = sys.modules.get("rbmlib.kernels.cuda")      # loaded only by backend='cuda'
+        if kc is not None:
+            user += (kc.CudaUnavailableError,)
+        if show_tb or not isinstance(exc, user):
             raise
         print(f"rbmlib: error: {one_line(exc)}", file=sys.stderr)
         return 1

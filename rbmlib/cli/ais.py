@@ -29,7 +29,12 @@ def _cli_run(args) -> int:
     for flag, v in (("--shard-size", args.shard_size), ("--reverse-shard-size", args.reverse_shard_size)):
         if v is not None and v < 1:
             raise ValueError(f"{flag} must be >= 1, got {v}.")
-    if opts["scheduler"] is None and opts["workers"] is None:
+    if args.backend == "cuda":
+        if opts["scheduler"] is not None or opts["workers"] is not None or args.checkpoint_dir:
+            raise ValueError("--backend cuda runs every AIS run in this process on one GPU; drop --workers, "
+                             "--scheduler and --checkpoint-dir (or use --backend cpu).")
+        opts = {"backend": "cuda"}
+    elif opts["scheduler"] is None and opts["workers"] is None:
         # in this process, shard by shard: Ctrl-C / SIGTERM then stop between shards instead of
         # after the whole pass (identical weights: every run has its own random stream)
         opts["executor"] = "inline"
@@ -75,5 +80,7 @@ def add_cli(subparsers) -> None:
                    help="forward AIS runs per shard (checkpoint interval; default 10); results do not depend on it")
     p.add_argument("--reverse-shard-size", type=int, default=None,
                    help="RAISE runs per shard (default 100); results do not depend on it")
+    p.add_argument("--backend", choices=("cpu", "cuda"), default="cpu",
+                   help="cuda: every run on an NVIDIA GPU (pip install 'rbmlib[cuda]'), the same weights bit for bit")
     add_cli_arguments(p)
     p.set_defaults(func=_cli_run)

@@ -67,7 +67,11 @@ global index only).
 
 Also here: :func:`energies_f64` (behind :meth:`rbmlib.sampling.CudaChains.energies_float64`),
 the float64 energies of :func:`rbmlib.xft.energies` in that function's summation order (bit for
-bit), computed where the states are.
+bit), computed where the states are; and :func:`ais_weights` (behind ``backend='cuda'`` of
+:mod:`rbmlib.ais`): forward and reverse AIS runs, one block per run, the CPU kernels' log-weights
+bit for bit (the weight's ``exp`` and its one ``log`` per 512 hidden units are plain arithmetic
+on both, :func:`_exp_neg64` and :func:`_log64`; the product of the factors and the sums run on
+one thread in the CPU's order).
 """
 from __future__ import annotations
 
@@ -94,7 +98,8 @@ __all__ = ["SIMULATOR", "THREADS_PER_CHAIN", "SHARD_CHAINS", "MEMORY_FRACTION", 
            "CudaUnavailableError", "require_device", "threads_per_chain",
            "device_bytes_per_chain", "free_memory", "chains_that_fit", "check_chains_fit", "shard_chains",
            "is_out_of_memory", "too_many_chains",
-           "run_chains", "run_sweeps", "chain_energies", "energies_f64", "to_device", "device_array", "device_copy"]
+           "run_chains", "run_sweeps", "chain_energies", "energies_f64", "ais_bytes_per_run", "ais_weights",
+           "to_device", "device_array", "device_copy"]
 
 #: True when numba's CUDA simulator is active (``NUMBA_ENABLE_CUDASIM=1`` before numba.cuda was imported).
 SIMULATOR = bool(cuda.config.ENABLE_CUDASIM)
@@ -161,6 +166,10 @@ if SIMULATOR:
     @cuda.jit(device=True)
     def _i64_as_f64(k):
         return np.int64(k).view(np.float64)
+
+    @cuda.jit(device=True)
+    def _f64_as_i64(x):
+        return np.float64(x).view(np.int64)
 else:
     from numba.cuda import libdevice
 
@@ -194,6 +203,10 @@ else:
     @cuda.jit(device=True)
     def _i64_as_f64(k):
         return libdevice.longlong_as_double(k)
+
+    @cuda.jit(device=True)
+    def _f64_as_i64(x):
+        return libdevice.double_as_longlong(x)
 
 
 # ----------------------------------------------------------------------------
@@ -557,6 +570,189 @@ def _energies_f64_kernel(WT, a, b, V, H, out, m0):
 
 
 # ----------------------------------------------------------------------------
+# annealed importance sampling (rbmlib.ais's forward and reverse kernels, operation for operation)
+# ----------------------------------------------------------------------------
+_LOG_CHUNK = 512        # units per partial product of the AIS weight (rbmlib.ais._PROD_CHUNK)
+
+
+@cuda.jit(device=True)
+def _log64(x):
+    """fdlibm's log in plain arithmetic, :func:`rbmlib.kernels.enumeration.log` operation for operation."""
+    if not (x > 0.0):
+        return -math.inf if x == 0.0 else math.nan
+    if x == math.inf:
+        return x
+    k = 0
+    if x < 2.2250738585072014e-308:
+        x = _fmul64(x, 18014398509481984.0)
+        k = -54
+    hx = _f64_as_i64(x)
+    k += (hx >> 52) - 1023
+    m = _i64_as_f64((hx & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
+    if m > 1.4142135623730951:
+        m = _fmul64(m, 0.5)
+        k += 1
+    f = m - 1.0
+    hfsq = _fmul64(_fmul64(0.5, f), f)
+    s = f / (2.0 + f)
+    z = _fmul64(s, s)
+    w = _fmul64(z, z)
+    R = (_fmul64(z, 6.666666666666735130e-01 + _fmul64(w, 2.857142874366239149e-01 + _fmul64(
+        w, 1.818357216161805012e-01 + _fmul64(w, 1.479819860511658591e-01))))
+         + _fmul64(w, 3.999999999940941908e-01 + _fmul64(w, 2.222219843214978396e-01
+                                                         + _fmul64(w, 1.531383769920937332e-01))))
+    dk = np.float64(k)
+    return (_fmul64(dk, 6.93147180369123816490e-01)
+            - ((hfsq - (_fmul64(s, hfsq + R) + _fmul64(dk, 1.90821492927058770002e-10))) - f))
+
+
+@cuda.jit(device=True)
+def _ais_field(rows, bias, SRC, SNAP, F, c, scratch, buf, m0, t, T):
+    """``F[c]`` brought to the field of ``SRC[c]`` by the sampler's rule (no draw; see ``half``)."""
+    n_src = SRC.shape[1]
+    nw = (n_src + 31) // 32
+    _masks(SRC, SNAP, c, n_src, buf, m0, nw, t, T, True)
+    cuda.syncthreads()
+    flips = False
+    if not scratch:
+        n_act, n_flip = _count(buf, m0, nw)
+        flips = n_flip <= n_act
+    for j in range(t, F.shape[1], T):
+        if flips:
+            acc = _add_rows(F[c, j], rows, j, buf, m0 + nw, nw)
+            acc = _sub_rows(acc, rows, j, buf, m0 + 2 * nw, nw)
+        else:
+            acc = _add_rows(bias[j], rows, j, buf, m0, nw)
+        F[c, j] = acc
+    cuda.syncthreads()
+
+
+@cuda.jit(device=True)
+def _ais_weight(FX, V, H, Q, dA, c, beta_from, beta_to, draw, buf, part, t, T, s0, s1, s2, s3):
+    """Thread 0 gets ``(beta_to - beta_from) sum_{v_i = 1} dA_i + sum_j softplus(beta_to x_j) -
+    softplus(beta_from x_j)`` (``rbmlib.ais._weight_and_hidden`` and ``_active_sum``, same order); with
+    ``draw``, ``H[c]`` is drawn from ``p(h | v)`` at ``beta_to``. ``Q[c]``: float64 scratch."""
+    nh = FX.shape[1]
+    nv = V.shape[1]
+    if draw and t < 4:
+        s0, s1, s2, s3 = _xoshiro_words(buf, t, (nh + 3) // 4, s0, s1, s2, s3)
+    cuda.syncthreads()
+    for j in range(t, nh, T):
+        xj = np.float64(FX[c, j])
+        t1 = _fmul64(beta_to, xj)
+        a1 = _exp_neg64(-abs(t1))
+        a0 = _exp_neg64(-abs(_fmul64(beta_from, xj)))
+        Q[c, j] = (1.0 + a1) / (1.0 + a0)
+        if draw:
+            H[c, j] = np.uint8((_fmul64(_uniform64(buf, j), 1.0 + a1) < a1) != (t1 > 0.0))
+    if t == 1:
+        d = 0.0                                     # _active_sum: the skipped zeros change no bit
+        for i in range(nv):
+            if V[c, i] != 0:
+                d += dA[i]
+        part[0] = d
+    cuda.syncthreads()
+    w = 0.0
+    if t == 0:
+        acc = 0.0
+        for j0 in range(0, nh, _LOG_CHUNK):
+            prod = 1.0
+            for j in range(j0, min(nh, j0 + _LOG_CHUNK)):
+                xj = np.float64(FX[c, j])
+                acc += max(_fmul64(beta_to, xj), 0.0) - max(_fmul64(beta_from, xj), 0.0)
+                prod = _fmul64(prod, Q[c, j])
+            acc += _log64(prod)
+        w = _fmul64(beta_to - beta_from, part[0]) + acc
+    cuda.syncthreads()
+    return w, s0, s1, s2, s3
+
+
+@cuda.jit(device=True)
+def _ais_visible(FY, V, aA, c, beta, buf, t, T, s0, s1, s2, s3):
+    """``V[c]`` drawn at logits ``beta y + (1 - beta) aA`` from the kept field ``y = FY[c]`` (``rbmlib.ais._draw_visible``)."""
+    nv = V.shape[1]
+    if t < 4:
+        s0, s1, s2, s3 = _xoshiro_words(buf, t, (nv + 3) // 4, s0, s1, s2, s3)
+    cuda.syncthreads()
+    cb = 1.0 - beta
+    for i in range(t, nv, T):
+        x = _fmul64(beta, np.float64(FY[c, i])) + _fmul64(cb, aA[i])
+        V[c, i] = _bernoulli64(x, _uniform64(buf, i))
+    cuda.syncthreads()
+    return s0, s1, s2, s3
+
+
+@cuda.jit
+def _ais_kernel(W, WT, b, aB, aA, dA, betas, S, V, H, VS, HS, FX, FY, Q, LW, reverse, m0):
+    """One AIS run per block (``rbmlib.ais._forward_kernel`` / ``_reverse_kernel``): ``LW[c]`` = its log-weight.
+
+    Forward: ``V`` is drawn from the base model here; reverse: ``V`` holds the start states.
+    ``S`` (n_runs, 16) generator states (advanced in place); ``V, H, VS, HS`` uint8, ``FX`` (n_runs, nh)
+    and ``FY`` (n_runs, nv) in the model's dtype, ``Q`` (n_runs, nh) float64: scratch of the run.
+    """
+    c = cuda.blockIdx.x
+    t = cuda.threadIdx.x
+    T = cuda.blockDim.x
+    buf = cuda.shared.array(0, dtype=_T_U64)
+    part = cuda.shared.array(1, dtype=_T_F64)
+    nv = V.shape[1]
+    K = betas.shape[0] - 1
+    lane = t & 3
+    s0 = S[c, lane]
+    s1 = S[c, 4 + lane]
+    s2 = S[c, 8 + lane]
+    s3 = S[c, 12 + lane]
+    if not reverse:                                 # v_0 ~ p_A exactly
+        if t < 4:
+            s0, s1, s2, s3 = _xoshiro_words(buf, t, (nv + 3) // 4, s0, s1, s2, s3)
+        cuda.syncthreads()
+        for i in range(t, nv, T):
+            V[c, i] = _bernoulli64(aA[i], _uniform64(buf, i))
+        for j in range(t, H.shape[1], T):
+            H[c, j] = 0
+        cuda.syncthreads()
+    _ais_field(W, b, V, VS, FX, c, True, buf, m0, t, T)
+    kx = 1
+    ky = 0
+    lw = 0.0
+    if not reverse:
+        for k in range(1, K + 1):
+            b0 = betas[k - 1]
+            b1 = betas[k]
+            sweep = k < K
+            w, s0, s1, s2, s3 = _ais_weight(FX, V, H, Q, dA, c, b0, b1, sweep, buf, part, t, T, s0, s1, s2, s3)
+            lw += w
+            if sweep:
+                _ais_field(WT, aB, H, HS, FY, c, ky % REFRESH == 0, buf, m0, t, T)
+                ky += 1
+                s0, s1, s2, s3 = _ais_visible(FY, V, aA, c, b1, buf, t, T, s0, s1, s2, s3)
+                _ais_field(W, b, V, VS, FX, c, kx % REFRESH == 0, buf, m0, t, T)
+                kx += 1
+    else:
+        # h ~ p_K(h | v): the first half of the first sweep (its weight change is 0 and not kept)
+        w, s0, s1, s2, s3 = _ais_weight(FX, V, H, Q, dA, c, betas[K], betas[K], True, buf, part, t, T,
+                                        s0, s1, s2, s3)
+        for k in range(K, 0, -1):
+            b1 = betas[k]
+            b0 = betas[k - 1]
+            _ais_field(WT, aB, H, HS, FY, c, ky % REFRESH == 0, buf, m0, t, T)
+            ky += 1
+            s0, s1, s2, s3 = _ais_visible(FY, V, aA, c, b1, buf, t, T, s0, s1, s2, s3)
+            _ais_field(W, b, V, VS, FX, c, kx % REFRESH == 0, buf, m0, t, T)
+            kx += 1
+            w, s0, s1, s2, s3 = _ais_weight(FX, V, H, Q, dA, c, b1, b0, k > 1, buf, part, t, T,
+                                            s0, s1, s2, s3)
+            lw += w
+    if t == 0:
+        LW[c] = lw
+    if t < 4:
+        S[c, t] = s0
+        S[c, 4 + t] = s1
+        S[c, 8 + t] = s2
+        S[c, 12 + t] = s3
+
+
+# ----------------------------------------------------------------------------
 # host side: checks, launch geometry, memory
 # ----------------------------------------------------------------------------
 class CudaUnavailableError(RuntimeError):
@@ -773,6 +969,67 @@ def run_sweeps(W, WT, a, b, V, H, S, FH, FV, VS, HS, n_upd_h, n_upd_v, betas, be
         if record:
             E[:, done:done + k] = dE.copy_to_host()
         done += k
+
+
+# ----------------------------------------------------------------------------
+# AIS runs (for rbmlib.ais, backend='cuda')
+# ----------------------------------------------------------------------------
+def ais_bytes_per_run(nv: int, nh: int, dtype) -> int:
+    """Device bytes one AIS run takes: states and kept copies, the two fields, the weight's float64
+    scratch, the generator state and the log-weight."""
+    return 2 * (nv + nh) + np.dtype(dtype).itemsize * (nv + nh) + 8 * nh + 8 * 4 * N_LANES + 8
+
+
+def ais_weights(W, WT, b, aB, aA, dA, betas, S, V0=None, threads=None):
+    """Log-weights of AIS runs on the GPU, bit for bit those of ``rbmlib.ais``'s CPU kernels.
+
+    Host arrays in, host array out: ``W`` (nv, nh) and ``WT`` (nh, nv) C-contiguous, ``b`` (nh,),
+    ``aB`` (nv,) in the model's dtype; ``aA``, ``dA = aB - aA`` (nv,) and ``betas`` (K + 1,) float64;
+    ``S`` (n_runs, 16) uint64 generator states, advanced in place. ``V0`` (n_runs, nv) uint8: reverse
+    runs from these states; ``None``: forward runs from the base model. Returns float64 (n_runs,).
+    The runs go in shards that fit in :data:`MEMORY_FRACTION` of the free device memory (at most
+    :data:`SHARD_CHAINS`); :class:`MemoryError` saying how much is needed when not one run fits.
+    """
+    n = S.shape[0]
+    nv, nh = aB.shape[0], b.shape[0]
+    m0, _, shared = _layout(nv, nh, np.float64)        # float64 draws: one word per unit
+    dtype = np.dtype(W.dtype)
+    per = ais_bytes_per_run(nv, nh, dtype)
+    free, total = free_memory()
+    fit = n if math.isinf(free) else int(MEMORY_FRACTION * free // per)
+    if SHARD_CHAINS is not None:
+        fit = min(fit, int(SHARD_CHAINS))
+    if fit < 1:
+        raise MemoryError(
+            f"one AIS run of this {nv} x {nh} {dtype.name} model needs {per:,} bytes on the GPU beside the model, "
+            f"and {free / 2**30:.2f} GiB of {total / 2**30:.2f} GiB are free: free GPU memory (other processes, "
+            "cached arrays) or use backend='cpu'.")
+    T = threads or threads_per_chain(nv, nh)
+    dev = [cuda.to_device(np.ascontiguousarray(x)) for x in (W, WT, b, aB, aA, dA, betas)]
+    out = np.empty(n)
+    reverse = V0 is not None
+    for c0 in range(0, n, fit):
+        m = min(fit, n - c0)
+        try:
+            dS = cuda.to_device(np.ascontiguousarray(S[c0:c0 + m]))
+            dV = (cuda.to_device(np.ascontiguousarray(V0[c0:c0 + m])) if reverse
+                  else cuda.device_array((m, nv), np.uint8))
+            scratch = (cuda.device_array((m, nh), np.uint8), cuda.device_array((m, nv), np.uint8),
+                       cuda.device_array((m, nh), np.uint8), cuda.device_array((m, nh), dtype),
+                       cuda.device_array((m, nv), dtype), cuda.device_array((m, nh), np.float64))
+            LW = cuda.device_array(m, np.float64)
+        except Exception as e:  # noqa: BLE001
+            if not is_out_of_memory(e):
+                raise
+            raise MemoryError(
+                f"{m:,} AIS runs of this {nv} x {nh} {dtype.name} model ({per:,} bytes each) did not fit on the GPU "
+                f"({free / 2**30:.2f} GiB were free): set rbmlib.kernels.cuda.SHARD_CHAINS to fewer runs per "
+                "shard (the same bits) or free GPU memory.") from e
+        H, VS, HS, FX, FY, Q = scratch
+        _launch(_ais_kernel, m, T, shared, *dev[:7], dS, dV, H, VS, HS, FX, FY, Q, LW, reverse, m0)
+        out[c0:c0 + m] = LW.copy_to_host()
+        S[c0:c0 + m] = dS.copy_to_host()
+    return out
 
 
 # ----------------------------------------------------------------------------
