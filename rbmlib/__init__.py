@@ -8,6 +8,7 @@ hidden biases, ``E(v, h) = -v.W.h - a.v - b.h`` and
 ``p_beta(v, h) = exp(-beta E(v, h)) / Z(beta)``.
 """
 from ._version import __version__
+from . import kernels  # noqa: F401  (first: it sets the vector width before any kernel is compiled)
 from . import ais
 from . import cd
 from . import datasets

@@ -1,11 +1,12 @@
 """Provenance of results: which code and which machine produced them, in one format.
 
-Support layer (no rbmlib imports beyond the package version). Every result that rbmlib
+Support layer (no rbmlib imports beyond the package version and the kernels' compile target,
+:mod:`rbmlib.kernels.target`). Every result that rbmlib
 writes (XFT and AIS results, tempering starts, trained models) records
 
 * ``code_version``: :func:`code_version`, e.g. ``"rbmlib 0.1.0 (git 1f831b6-dirty)"``;
 * ``machine``: :func:`machine`, a dict (platform, CPU model, logical CPUs, numba threads,
-  Python, numpy and numba versions);
+  Python, numpy and numba versions, the kernels' vector width);
 * where the result must be tied to the exact source files that computed it (training:
   resuming or reproducing a run), :func:`source_digest` of those files.
 """
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import numba as nb
 import numpy as np
+
+from .kernels import target
 
 from ._version import __version__
 
@@ -40,7 +43,8 @@ def code_version() -> str:
 
 
 def machine() -> dict:
-    """Platform, CPU model, logical CPU count, numba threads and library versions of this machine."""
+    """Platform, CPU model, logical CPU count, numba threads, library versions and the kernels' vector
+    width (:data:`rbmlib.kernels.target.STATUS`) of this machine."""
     cpu = platform.processor() or ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -51,7 +55,7 @@ def machine() -> dict:
         pass
     return {"platform": platform.platform(), "cpu": cpu or platform.machine(), "cpu_count": os.cpu_count(),
             "numba_threads": nb.get_num_threads(), "python": platform.python_version(),
-            "numpy": np.__version__, "numba": nb.__version__}
+            "numpy": np.__version__, "numba": nb.__version__, "vector_width": target.STATUS}
 
 
 def source_digest(files) -> dict:

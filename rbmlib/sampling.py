@@ -65,7 +65,8 @@ vectorised exp) cost about a quarter of a sweep. On the trained 784 x 500 model 
 10,000 chains this is 3.5-3.8x faster than scikit-learn's ``BernoulliRBM.gibbs``
 and 1.6-1.8x faster than the two dense sgemm products alone, per core
 (``benchmarks/bench_sampler.py``, ``benchmarks/README.md``). Chains are processed
-in parallel (numba ``prange``) in blocks of :data:`rbmlib.kernels.BLOCK`.
+in parallel (numba ``prange``) in blocks of up to :data:`rbmlib.kernels.gibbs.PHASE_BLOCK` chains
+that do each half-sweep together (the rows of one matrix stay in the L2 cache).
 
 Memory: ``v``/``h`` take ``n_visible + n_hidden`` bytes per chain, the RNG state
 128 bytes, and the kept fields with their states ``(n_visible + n_hidden)
@@ -391,7 +392,7 @@ class Chains:
         code ``code``), energies into ``E`` when ``record``; :meth:`run` then advances the counters."""
         kernels.run_chains(self._W, self._WT, self._a, self._b, self.v, self.h, self.rng_state,
                            f["FH"], f["FV"], f["VS"], f["HS"], f["n_upd_h"], f["n_upd_v"],
-                           betas, bc, code, E, record)
+                           betas, bc, code, E, record, kernels.phase_block(self.n_chains))
 
     def energy(self) -> np.ndarray:
         """``E(v, h)`` of every chain under the current model, float64 shape (n_chains,)."""

@@ -7,8 +7,10 @@ result differs from the committed one in any bit.
 
 CI runs these tests twice (``make test`` and ``make test-portable``): once as compiled for
 the machine's CPU, once with numba compiling for a generic x86-64 CPU (``NUMBA_CPU_NAME=generic``,
-no AVX) and numpy's highest SIMD dispatch level switched off. Passing both shows that the
-bits do not depend on the vector width the code was compiled for.
+no AVX) and numpy's highest SIMD dispatch level switched off. On an AVX-512 CPU the first
+pass uses 512-bit vectors (:mod:`rbmlib.kernels.target`); :func:`test_bits_with_numbas_own_vector_width`
+reruns a few cases with numba's own choice (256-bit there). Passing all shows that the bits do
+not depend on the vector width the code was compiled for.
 
 A deliberate change of the arithmetic (a new sampler version, say) changes the digests:
 regenerate them with ``python tests/test_bit_identity.py --update`` and say why in the commit.
@@ -136,6 +138,27 @@ def test_bits_match_the_committed_digest(name):
         f"{name}: the bits differ from the committed digest (tests/data/golden_bits.json). Either the arithmetic "
         f"changed on purpose (then regenerate the digests and say why in the commit) or the result depends on the "
         f"machine, the thread count or the SIMD level it was compiled for, which breaks the reproducibility promise.")
+
+
+def test_bits_with_numbas_own_vector_width(tmp_path):
+    """The sampler, AIS and enumeration cases again with RBMLIB_VECTOR_WIDTH=native (numba's own vector
+    width: 256-bit on AVX-512 Xeons) in a fresh process and numba cache: the committed digests."""
+    import os
+    import subprocess
+
+    names = ["chains-float32-hv", "chains-float64-vh", "ais-forward", "exact-log-partition"]
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME")}
+    env.update(RBMLIB_VECTOR_WIDTH="native", NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    code = (f"import sys, json; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_bit_identity as t; "
+            "from rbmlib.kernels import target; "
+            f"print(json.dumps({{'status': target.STATUS, 'digests': {{n: t.compute(n) for n in {names!r}}}}}))")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["status"] == "unchanged: RBMLIB_VECTOR_WIDTH=native"
+    golden = _golden()
+    for n in names:
+        assert out["digests"][n] == golden[n], f"{n}: bits depend on the vector width"
 
 
 def test_every_committed_digest_has_a_case():

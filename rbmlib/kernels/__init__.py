@@ -24,6 +24,8 @@ module                            what it holds
 :mod:`rbmlib.kernels.enumeration` exact enumeration of one layer (:func:`gray_blocks`,
                                   :func:`gray_combine`): ``log``/``log1p``/``exp`` in plain
                                   arithmetic, the sum of softplus as one log of a product tree
+:mod:`rbmlib.kernels.target`      the vector width numba compiles for: 512-bit on AVX-512
+                                  CPUs (``RBMLIB_VECTOR_WIDTH``; the same bits at any width)
 ================================  ==========================================================
 
 Every stochastic kernel of the library (the sampler, AIS, tempering, XFT) draws its
@@ -44,10 +46,13 @@ measuring or testing; the bit-identity tests catch a stale cache that matters.
 """
 from __future__ import annotations
 
+from . import target
+target.configure()          # before any kernel is compiled: 512-bit vectors on AVX-512 CPUs (same bits)
+
 from .draws import bernoulli, bernoulli_block, exp_neg, exp_neg4
 from .enumeration import gray_blocks, gray_combine
 from .fields import REFRESH, add_flips, aligned_rows, field_from_scratch, update_field
-from .gibbs import BLOCK, ORDER_CODES, SAMPLER_VERSION, chain_energies, init_states, run_chains
+from .gibbs import BLOCK, ORDER_CODES, SAMPLER_VERSION, chain_energies, init_states, phase_block, run_chains
 from .streams import N_LANES, seed_streams, uniforms, units_per_word, xoshiro_fill
 
 __all__ = [
@@ -58,7 +63,9 @@ __all__ = [
     # fields
     "REFRESH", "aligned_rows", "field_from_scratch", "add_flips", "update_field",
     # sweeps
-    "SAMPLER_VERSION", "BLOCK", "ORDER_CODES", "run_chains", "init_states", "chain_energies",
+    "SAMPLER_VERSION", "BLOCK", "ORDER_CODES", "phase_block", "run_chains", "init_states", "chain_energies",
     # exact enumeration
     "gray_blocks", "gray_combine",
+    # the compile target (vector width)
+    "target",
 ]

@@ -889,7 +889,7 @@ def _launch(kernel, grid, threads, shared, *args):
 
 def run_chains(W, WT, a, b, V, H, S, FH, FV, VS, HS, n_upd_h, n_upd_v, betas, beta_chain, order, E, record,
                threads=None, first=0, count=None):
-    """:func:`rbmlib.kernels.run_chains` on device arrays (same arguments and meaning), chains
+    """:func:`rbmlib.kernels.run_chains` on device arrays (same arguments and meaning but ``blk_size``), chains
     ``first .. first + count - 1``; ``E`` then holds those chains' rows (shape (count, n_sweeps))."""
     nv, nh = V.shape[1], H.shape[1]
     count = V.shape[0] - first if count is None else count
