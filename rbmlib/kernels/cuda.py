@@ -408,32 +408,46 @@ def _dot_vec(x, S, c, n):
     return acc
 
 
+@cuda.jit(device=True)
+def _field(rows, bias, SRC, SNAP, F, c, scratch, buf, m0, t, T):
+    """``F[c]`` brought to the field of ``SRC[c]`` by the sampler's rule (:func:`rbmlib.kernels.update_field`).
+
+    Masks of the active and flipped units of ``SRC[c]`` (``_masks``, ``SNAP[c]`` then set to it);
+    from scratch when ``scratch`` or when more units flipped than are on, else by the rows of the
+    flipped units; element ``j`` by thread ``j mod T`` in the CPU's order. Synchronises the block
+    after the masks and at the end (so words written to ``buf[:m0]`` before the call are visible).
+    """
+    n_src = SRC.shape[1]
+    nw = (n_src + 31) // 32
+    _masks(SRC, SNAP, c, n_src, buf, m0, nw, t, T, True)
+    cuda.syncthreads()
+    flips = False
+    if not scratch:
+        n_act, n_flip = _count(buf, m0, nw)
+        flips = n_flip <= n_act
+    for j in range(t, F.shape[1], T):
+        if flips:
+            acc = _add_rows(F[c, j], rows, j, buf, m0 + nw, nw)
+            acc = _sub_rows(acc, rows, j, buf, m0 + 2 * nw, nw)
+        else:
+            acc = _add_rows(bias[j], rows, j, buf, m0, nw)
+        F[c, j] = acc
+    cuda.syncthreads()
+
+
 def _make_kernels(draw, to_dtype):
     """The sweep and energy kernels for one dtype (``draw``: :func:`_draw32` or :func:`_draw64`)."""
 
     @cuda.jit(device=True)
     def half(rows, bias, SRC, SNAP, F, DST, c, scratch, beta, buf, m0, den, t, T, s0, s1, s2, s3):
         """One half-sweep of chain c: F = field of SRC[c] (kept, see _masks), DST[c] drawn."""
-        n_src = SRC.shape[1]
         n_dst = DST.shape[1]
-        nw = (n_src + 31) // 32
-        _masks(SRC, SNAP, c, n_src, buf, m0, nw, t, T, True)
         if t < 4:
             n_steps = ((n_dst + den - 1) // den + 3) // 4
             s0, s1, s2, s3 = _xoshiro_words(buf, t, n_steps, s0, s1, s2, s3)
-        cuda.syncthreads()
-        flips = False
-        if not scratch:
-            n_act, n_flip = _count(buf, m0, nw)
-            flips = n_flip <= n_act
+        _field(rows, bias, SRC, SNAP, F, c, scratch, buf, m0, t, T)
         for j in range(t, n_dst, T):
-            if flips:
-                acc = _add_rows(F[c, j], rows, j, buf, m0 + nw, nw)
-                acc = _sub_rows(acc, rows, j, buf, m0 + 2 * nw, nw)
-            else:
-                acc = _add_rows(bias[j], rows, j, buf, m0, nw)
-            F[c, j] = acc
-            DST[c, j] = draw(beta, acc, buf, j)
+            DST[c, j] = draw(beta, F[c, j], buf, j)
         cuda.syncthreads()
         return s0, s1, s2, s3
 
@@ -607,27 +621,6 @@ def _log64(x):
 
 
 @cuda.jit(device=True)
-def _ais_field(rows, bias, SRC, SNAP, F, c, scratch, buf, m0, t, T):
-    """``F[c]`` brought to the field of ``SRC[c]`` by the sampler's rule (no draw; see ``half``)."""
-    n_src = SRC.shape[1]
-    nw = (n_src + 31) // 32
-    _masks(SRC, SNAP, c, n_src, buf, m0, nw, t, T, True)
-    cuda.syncthreads()
-    flips = False
-    if not scratch:
-        n_act, n_flip = _count(buf, m0, nw)
-        flips = n_flip <= n_act
-    for j in range(t, F.shape[1], T):
-        if flips:
-            acc = _add_rows(F[c, j], rows, j, buf, m0 + nw, nw)
-            acc = _sub_rows(acc, rows, j, buf, m0 + 2 * nw, nw)
-        else:
-            acc = _add_rows(bias[j], rows, j, buf, m0, nw)
-        F[c, j] = acc
-    cuda.syncthreads()
-
-
-@cuda.jit(device=True)
 def _ais_weight(FX, V, H, Q, dA, c, beta_from, beta_to, draw, buf, part, t, T, s0, s1, s2, s3):
     """Thread 0 gets ``(beta_to - beta_from) sum_{v_i = 1} dA_i + sum_j softplus(beta_to x_j) -
     softplus(beta_from x_j)`` (``rbmlib.ais._weight_and_hidden`` and ``_active_sum``, same order); with
@@ -711,7 +704,7 @@ def _ais_kernel(W, WT, b, aB, aA, dA, betas, S, V, H, VS, HS, FX, FY, Q, LW, rev
         for j in range(t, H.shape[1], T):
             H[c, j] = 0
         cuda.syncthreads()
-    _ais_field(W, b, V, VS, FX, c, True, buf, m0, t, T)
+    _field(W, b, V, VS, FX, c, True, buf, m0, t, T)
     kx = 1
     ky = 0
     lw = 0.0
@@ -723,10 +716,10 @@ def _ais_kernel(W, WT, b, aB, aA, dA, betas, S, V, H, VS, HS, FX, FY, Q, LW, rev
             w, s0, s1, s2, s3 = _ais_weight(FX, V, H, Q, dA, c, b0, b1, sweep, buf, part, t, T, s0, s1, s2, s3)
             lw += w
             if sweep:
-                _ais_field(WT, aB, H, HS, FY, c, ky % REFRESH == 0, buf, m0, t, T)
+                _field(WT, aB, H, HS, FY, c, ky % REFRESH == 0, buf, m0, t, T)
                 ky += 1
                 s0, s1, s2, s3 = _ais_visible(FY, V, aA, c, b1, buf, t, T, s0, s1, s2, s3)
-                _ais_field(W, b, V, VS, FX, c, kx % REFRESH == 0, buf, m0, t, T)
+                _field(W, b, V, VS, FX, c, kx % REFRESH == 0, buf, m0, t, T)
                 kx += 1
     else:
         # h ~ p_K(h | v): the first half of the first sweep (its weight change is 0 and not kept)
@@ -735,10 +728,10 @@ def _ais_kernel(W, WT, b, aB, aA, dA, betas, S, V, H, VS, HS, FX, FY, Q, LW, rev
         for k in range(K, 0, -1):
             b1 = betas[k]
             b0 = betas[k - 1]
-            _ais_field(WT, aB, H, HS, FY, c, ky % REFRESH == 0, buf, m0, t, T)
+            _field(WT, aB, H, HS, FY, c, ky % REFRESH == 0, buf, m0, t, T)
             ky += 1
             s0, s1, s2, s3 = _ais_visible(FY, V, aA, c, b1, buf, t, T, s0, s1, s2, s3)
-            _ais_field(W, b, V, VS, FX, c, kx % REFRESH == 0, buf, m0, t, T)
+            _field(W, b, V, VS, FX, c, kx % REFRESH == 0, buf, m0, t, T)
             kx += 1
             w, s0, s1, s2, s3 = _ais_weight(FX, V, H, Q, dA, c, b1, b0, k > 1, buf, part, t, T,
                                             s0, s1, s2, s3)
