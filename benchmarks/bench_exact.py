@@ -46,20 +46,11 @@ import numpy as np
 
 import rbmlib
 from rbmlib import exact
+from rbmlib.provenance import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The last commit whose rbmlib/exact.py enumerates with the libm kernel (math.exp / math.log1p per element).
 OLD_REV = "0d1436b8842f670d0bc57b0028d160659daa89f6"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _load_old(rev: str, tmp: Path):
@@ -113,7 +104,7 @@ def main(argv=None) -> int:
     rbm, name = _model(args.model, args.quick)
     n_small, n_large = min(rbm.n_visible, rbm.n_hidden), max(rbm.n_visible, rbm.n_hidden)
     elements = 2.0 ** n_small * n_large
-    print(f"machine : {_cpu_name()}, {os.cpu_count()} logical CPUs, numba {numba.__version__} "
+    print(f"machine : {machine()['cpu']}, {os.cpu_count()} logical CPUs, numba {numba.__version__} "
           f"({numba.config.THREADING_LAYER} threading, NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}), "
           f"NUMBA_CPU_NAME={os.environ.get('NUMBA_CPU_NAME', '(host)')}, python {platform.python_version()}")
     print(f"model   : {name}: {rbm.n_visible} x {rbm.n_hidden}, 2**{n_small} states x {n_large} units = "

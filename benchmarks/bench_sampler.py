@@ -43,13 +43,9 @@ import numpy as np
 
 
 def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    """The CPU model, as every result of rbmlib records it (:func:`rbmlib.provenance.machine`)."""
+    from rbmlib.provenance import machine
+    return machine()["cpu"]
 
 
 def _find_model(path: str | None):

@@ -42,20 +42,11 @@ import numpy as np
 
 import rbmlib
 from rbmlib import ensemble, xft
+from rbmlib.provenance import machine
 
 
 def load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def same(a, b) -> bool:
@@ -83,7 +74,7 @@ def main(argv=None) -> int:
               shard_size=args.shard_size)
     sweeps_per_chain = args.sweeps + len(orders) * len(args.t2)
     work = args.chains * sweeps_per_chain
-    print(f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs, {platform.platform()}")
+    print(f"machine: {machine()['cpu']}, {os.cpu_count()} logical CPUs, {platform.platform()}")
     print(f"numba {numba.__version__}, numpy {np.__version__}, "
           f"rbmlib {rbmlib.__version__}")
     print(f"model: {args.model} ({rbm.n_visible}x{rbm.n_hidden} {rbm.dtype.name}); workload: {args.chains:,} chains x "

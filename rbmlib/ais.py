@@ -672,11 +672,8 @@ def _reverse_shard(rbm, seed, chain_offset, n_chains, *, betas, aA, starts, runs
 
 def _check_backend(backend, opts):
     """Validate ``backend``; ``'cuda'`` runs in this process on one GPU, so no executor options."""
-    from .sampling import BACKENDS
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS} ('cuda': an NVIDIA GPU, the same weights), "
-                         f"got {backend!r}.")
-    if backend == "cuda" and _use_ensemble(opts):
+    from .sampling import check_backend
+    if check_backend(backend) == "cuda" and _use_ensemble(opts):
         raise ValueError("backend='cuda' runs every AIS run in this process on one GPU; drop workers, scheduler, "
                          "executor and checkpoint_dir (or use backend='cpu' to spread shards over processes).")
 
@@ -885,7 +882,7 @@ def reverse_log_likelihood(rbm: RBM, data, *, n_chains: int = 1, schedule="salak
     opts = dict(executor=executor, scheduler=scheduler, workers=workers, threads=threads, retries=retries,
                 checkpoint_dir=checkpoint_dir)
     _check_backend(backend, opts)
-    if backend == "cpu" and _use_ensemble(opts):
+    if _use_ensemble(opts):
         logw, wall = _sharded_weights(_reverse_shard, rbm, X.shape[0] * n_chains, seed,
                                       {"betas": betas, "aA": aA, "starts": X, "runs_per_start": n_chains},
                                       shard_size, opts, "RAISE runs")

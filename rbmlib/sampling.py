@@ -84,7 +84,7 @@ from . import kernels
 from ._validation import check_beta, check_int, check_seed
 from .model import RBM, check_rbm
 
-__all__ = ["Chains", "CudaChains", "sample", "ORDERS", "BACKENDS", "cuda_backend"]
+__all__ = ["Chains", "CudaChains", "sample", "ORDERS", "BACKENDS", "check_backend", "cuda_backend"]
 
 #: Valid sweep orders.
 ORDERS = ("hv", "vh", "h", "v")
@@ -142,7 +142,8 @@ def _check_states(x, name: str, n_chains: int, n_units: int, layer: str) -> np.n
     return np.array(np.broadcast_to(out, (n_chains, n_units)), dtype=np.uint8, order="C", copy=True)
 
 
-def _check_backend(backend) -> str:
+def check_backend(backend) -> str:
+    """``backend`` if it is one of :data:`BACKENDS`, else :class:`ValueError` (the check of every ``backend=``)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS} ('cuda': an NVIDIA GPU, the same results), got {backend!r}.")
     return backend
@@ -230,7 +231,7 @@ class Chains:
     backend = "cpu"
 
     def __new__(cls, *args, backend: str = "cpu", **kwargs):
-        if _check_backend(backend) == "cuda" and cls.backend != "cuda":
+        if check_backend(backend) == "cuda" and cls.backend != "cuda":
             cuda_backend()
             return object.__new__(CudaChains)
         return object.__new__(cls)
@@ -458,7 +459,7 @@ def sample(rbm: RBM, n_chains: int, n_sweeps: int, *, beta=1.0, seed: int = 0, v
     >>> v.shape, h.shape
     ((1000, 6), (1000, 4))
     """
-    if _check_backend(backend) == "cuda":
+    if check_backend(backend) == "cuda":
         cuda_backend()
         return _sample_cuda(rbm, n_chains, n_sweeps, beta=beta, seed=seed, v0=v0, chain_offset=chain_offset)
     chains = Chains(rbm, n_chains, seed=seed, v0=v0, chain_offset=chain_offset)

@@ -1033,10 +1033,8 @@ def run_xft(rbm: RBM, n_chains: int, *, beta1: float = 1.0, beta2s, n_equil: int
     config = run_config(rbm, n_chains, beta1, beta2s, n_equil, seed, order, shard_size, bin_width, q_max,
                         trace_every, n_branch, branch_every, n_groups)
     max_shards = check_int(max_shards, "max_shards", 0, allow_none=True)
-    from .sampling import BACKENDS
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
-    if backend == "cuda" and (executor is not None or scheduler is not None or workers is not None):
+    from .sampling import check_backend
+    if check_backend(backend) == "cuda" and (executor is not None or scheduler is not None or workers is not None):
         raise ValueError("backend='cuda' runs the shards in this process on one GPU; drop workers, scheduler and "
                          "executor (or use backend='cpu' to spread shards over processes).")
     if executor is not None or scheduler is not None or workers is not None:
