@@ -683,13 +683,10 @@ def _cuda_weights(rbm, aA, betas, seed, offset, n_runs, V0=None):
     ``(seed, offset + r)``: the CPU kernels' bits (:func:`rbmlib.kernels.cuda.ais_weights`)."""
     from .sampling import cuda_backend
     kc = cuda_backend()
-    W = np.ascontiguousarray(rbm.W)
-    aB = np.ascontiguousarray(rbm.a)
-    aA = np.ascontiguousarray(aA, dtype=np.float64)
+    W, WT, b, aB, aA, dA = _arrays(rbm, aA)
     S = _streams(seed, offset, n_runs)
     t0 = time.perf_counter()
-    logw = kc.ais_weights(W, np.ascontiguousarray(W.T), np.ascontiguousarray(rbm.b), aB, aA,
-                          aB.astype(np.float64) - aA, np.ascontiguousarray(betas, np.float64), S, V0)
+    logw = kc.ais_weights(W, WT, b, aB, aA, dA, np.ascontiguousarray(betas, np.float64), S, V0)
     return logw, time.perf_counter() - t0
 
 

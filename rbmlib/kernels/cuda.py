@@ -976,7 +976,8 @@ def ais_bytes_per_run(nv: int, nh: int, dtype) -> int:
 def ais_weights(W, WT, b, aB, aA, dA, betas, S, V0=None, threads=None):
     """Log-weights of AIS runs on the GPU, bit for bit those of ``rbmlib.ais``'s CPU kernels.
 
-    Host arrays in, host array out: ``W`` (nv, nh) and ``WT`` (nh, nv) C-contiguous, ``b`` (nh,),
+    Host arrays in, host array out: ``W`` (nv, >= nh) and ``WT`` (nh, >= nv) C-contiguous (rows may be
+    padded, as :func:`rbmlib.kernels.aligned_rows` makes them: only the first nh / nv are read), ``b`` (nh,),
     ``aB`` (nv,) in the model's dtype; ``aA``, ``dA = aB - aA`` (nv,) and ``betas`` (K + 1,) float64;
     ``S`` (n_runs, 16) uint64 generator states, advanced in place. ``V0`` (n_runs, nv) uint8: reverse
     runs from these states; ``None``: forward runs from the base model. Returns float64 (n_runs,).
